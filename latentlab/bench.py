@@ -1,0 +1,89 @@
+"""Benchmarks: speed measured side by side in one run, printed, never asserted in tests.
+
+    latentlab bench widgets --json   →  {"median_ms": {"compression": …, "channels": …}, ...}
+
+Widget latency is the time of one typical student change (`app.bench_step(i)`: a slider moved, a
+photo picked) including the re-render it triggers, median over `repeats` changes after a warm-up
+(the first renders load photos, fill caches and let torch pick its kernels).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import statistics
+import time
+
+import torch
+
+# key → module exposing `bench_app(size) -> App`. Apps written in other issues join here; a module
+# that does not exist (yet) is skipped with a note rather than failing the whole benchmark.
+WIDGET_APPS = {
+    "compression": "latentlab.widgets.compression",
+    "channels": "latentlab.widgets.channels",
+    "trajectory2d": "latentlab.widgets.trajectory2d",
+}
+
+
+def _bench_app(module_name: str, size: int):
+    """The module's bench_app, or None with the reason it is unavailable."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name is not None and module_name.startswith(err.name):
+            return None, f"skipped: {module_name} does not exist"
+        raise  # the module exists but one of its own imports is missing: a real error
+    factory = getattr(module, "bench_app", None)
+    if factory is None:
+        return None, f"skipped: {module_name} has no bench_app()"
+    # A bench_app may pick its own size (an app without images); pass ours only if it takes one.
+    takes_size = "size" in inspect.signature(factory).parameters
+    return (factory(size=size) if takes_size else factory()), None
+
+
+def time_app(app, repeats: int = 10, warmup: int = 3) -> list[float]:
+    """Milliseconds of each of `repeats` calls of app.bench_step(i), after `warmup` untimed ones."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    app.render()
+    for i in range(warmup):
+        app.bench_step(i)
+    times = []
+    for i in range(warmup, warmup + repeats):
+        start = time.perf_counter()
+        app.bench_step(i)
+        times.append((time.perf_counter() - start) * 1000.0)
+    # safe_render turns errors into a status line; a benchmark of an error path would mislead.
+    error = getattr(app, "last_error", None)
+    if error:
+        raise RuntimeError(f"{type(app).__name__}.bench_step failed while timing:\n{error}")
+    return times
+
+
+def bench_widgets(keys: list[str] | None = None, repeats: int = 10, size: int = 256, warmup: int = 3,
+                  threads: int | None = None) -> dict:
+    """Median update latency of each widget app, in one run.
+
+    keys: which apps (default: every key of WIDGET_APPS whose module exists). threads: torch
+    threads to use (default: leave torch's setting). Returns
+        {"median_ms": {key: ms}, "all_ms": {key: [ms, ...]}, "notes": {key: why skipped},
+         "repeats", "size", "device", "threads"}
+    """
+    from .device import describe_device
+
+    unknown = [k for k in keys or [] if k not in WIDGET_APPS]
+    if unknown:
+        raise ValueError(f"unknown widget benchmark(s) {', '.join(unknown)}; known: {', '.join(WIDGET_APPS)}")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    result = {"median_ms": {}, "all_ms": {}, "notes": {}, "repeats": repeats, "size": size,
+              "device": describe_device(torch.device("cpu")), "threads": torch.get_num_threads()}
+    for key in keys or list(WIDGET_APPS):
+        app, note = _bench_app(WIDGET_APPS[key], size)
+        if app is None:
+            result["notes"][key] = note
+            continue
+        times = time_app(app, repeats=repeats, warmup=warmup)
+        result["median_ms"][key] = round(statistics.median(times), 2)
+        result["all_ms"][key] = [round(t, 2) for t in times]
+    return result

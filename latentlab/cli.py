@@ -1,0 +1,218 @@
+"""The `latentlab` command line (also `python -m latentlab`).
+
+    latentlab lab                      open the course in JupyterLab (lesson 00)
+    latentlab train vae --preset f8c4  train a VAE (resumable; the shipped ones' commands are in MODELS.md)
+    latentlab encode IMAGE             an image's latent: shape, values, bytes; optionally save it
+    latentlab eval vae --images DIR    PSNR/SSIM of a VAE on a folder, with codec baselines
+    latentlab bench widgets            widget update latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+REPO_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "00_welcome.ipynb"
+
+
+def _cmd_lab(args) -> int:
+    import subprocess
+
+    notebook = Path(args.notebook) if args.notebook else REPO_NOTEBOOK
+    if not notebook.is_file():
+        print(f"latentlab lab: no notebook at {notebook}; run it from a clone of the latentlab repository", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "jupyter", "lab", str(notebook), *args.jupyter_args]
+    print("starting:", " ".join(command))
+    return subprocess.call(command, cwd=notebook.parent)
+
+
+def _cmd_train_vae(args) -> int:
+    from .train import VAETrainSettings, train_vae
+    from .vae import VAEConfig
+
+    config = VAEConfig.preset(args.preset)
+    command = "latentlab train vae " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else "latentlab train vae"
+    settings = VAETrainSettings(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
+                                patch_size=args.patch_size, lr=args.lr, seed=args.seed,
+                                extra_metrics={"command": command})
+    out = Path(args.out) if args.out else Path("runs") / f"vae-{args.preset}.safetensors"
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"vae-{args.preset}"
+    _, metrics = train_vae(config, out, settings, run_dir=run_dir, resume=args.resume)
+    print(json.dumps({"out": str(out), **metrics}, indent=2))
+    return 0
+
+
+def _load_model(args):
+    """(name, vae) from --sd-vae (a diffusers-layout SD VAE) or --model (shipped name or latentlab file)."""
+    from .evaluate import resolve_vae
+
+    if getattr(args, "sd_vae", None):
+        from .checkpoints import load_diffusers_vae
+
+        return f"sd-vae:{Path(args.sd_vae).name}", load_diffusers_vae(args.sd_vae)
+    return resolve_vae(args.model)
+
+
+def _cmd_eval_vae(args) -> int:
+    from .evaluate import evaluate_vae
+
+    name, vae = _load_model(args)
+    result = evaluate_vae(vae, args.images, name=name, progress=not args.no_progress)
+    if not args.per_image:
+        result.pop("per_image")
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    jpeg, bicubic = result["baselines"]["jpeg_equal_bytes"], result["baselines"]["bicubic_equal_values"]
+    print(f"{result['model']} ({result['config']}) on {result['images']} image(s) from {args.images}")
+    print(f"  {'':<28}{'PSNR dB':>9}{'SSIM':>8}")
+    print(f"  {'VAE':<28}{result['psnr']:>9.2f}{result['ssim']:>8.3f}")
+    print(f"  {'bicubic, equal values':<28}{bicubic['psnr']:>9.2f}{bicubic['ssim']:>8.3f}")
+    print(f"  {'JPEG, equal bytes (fp16)':<28}{jpeg['psnr']:>9.2f}{jpeg['ssim']:>8.3f}"
+          f"   ({jpeg['bpp']:.2f} bpp, quality ≈ {jpeg['quality']:.0f})")
+    return 0
+
+
+def _cmd_encode(args) -> int:
+    import torch
+
+    from .checkpoints import save_checkpoint
+    from .images import to_tensor
+    from .metrics import compression_figures
+
+    name, vae = _load_model(args)
+    f = vae.downsample_factor
+    x = to_tensor(args.image, multiple=f)  # (1, 3, H, W) in [-1, 1]
+    with torch.no_grad():
+        # The scaled latent (LDM §4.3.2): what a diffusion model would see; mode() = deterministic.
+        latent = vae.to_latent(x)  # (1, c, H/f, W/f)
+    figures = compression_figures(tuple(x.shape[2:]), tuple(latent.shape))
+    per_channel = latent[0].flatten(1)  # (c, h·w)
+    result = {
+        "model": name, "image": str(args.image), "image_size": list(x.shape[2:]),
+        "latent_shape": list(latent.shape), "scaling_factor": vae.scaling_factor,
+        "stats": {"mean": latent.mean().item(), "std": latent.std().item(),
+                  "min": latent.min().item(), "max": latent.max().item(),
+                  "channel_mean": per_channel.mean(1).tolist(), "channel_std": per_channel.std(1).tolist()},
+        "sizes": figures.as_dict(),
+    }
+    if args.out:
+        save_checkpoint(args.out, {"latent": latent}, kind="latent", config_json=vae.config.to_json(),
+                        extra={"model": name, "image": str(args.image)}, dtype=torch.float16)
+        result["out"] = str(args.out)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    c, h, w = figures.latent_shape
+    print(f"{args.image}: {x.shape[3]}×{x.shape[2]} px → latent {c}×{h}×{w} with {name} (× scaling factor {vae.scaling_factor:.4g})")
+    print(f"  values: {figures.pixel_values} → {figures.latent_values} ({figures.value_ratio:.1f}× fewer)")
+    print("  bytes:  raw " + f"{figures.raw_bytes}, latent " +
+          ", ".join(f"{k} {b} ({figures.ratio[k]:.0f}×, {figures.latent_bpp[k]:.2f} bpp)" for k, b in figures.latent_bytes.items()))
+    stats = result["stats"]
+    print(f"  latent: mean {stats['mean']:+.3f}, std {stats['std']:.3f}, range [{stats['min']:.3f}, {stats['max']:.3f}]")
+    if args.out:
+        print(f"  saved to {args.out}")
+    return 0
+
+
+def _cmd_bench_widgets(args) -> int:
+    from .bench import bench_widgets
+
+    keys = args.keys.split(",") if args.keys else None
+    result = bench_widgets(keys=keys, repeats=args.repeats, size=args.size, threads=args.threads)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"widget update latency, median of {result['repeats']} updates at {result['size']} px "
+          f"({result['device']}):")
+    for key, ms in result["median_ms"].items():
+        print(f"  {key:<16}{ms:8.1f} ms")
+    for key, note in result.get("notes", {}).items():
+        print(f"  {key:<16}{note}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="latentlab", description="latent diffusion, from scratch: the course's tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab = sub.add_parser("lab", help="open the course in JupyterLab")
+    lab.add_argument("--notebook", help="notebook to open (default: notebooks/00_welcome.ipynb)")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to jupyter lab")
+    lab.set_defaults(func=_cmd_lab)
+
+    train = sub.add_parser("train", help="train a model")
+    train_sub = train.add_subparsers(dest="what", required=True)
+    vae = train_sub.add_parser("vae", help="train a VAE on the bundled photos")
+    vae.add_argument("--preset", default="f8c4", help="f8c4 (default), f4c3, f16c16, tiny or sd_v1")
+    vae.add_argument("--steps", type=int, default=None, help="optimiser steps (reproducible)")
+    vae.add_argument("--minutes", type=float, default=None, help="training time budget")
+    vae.add_argument("--batch-size", type=int, default=8)
+    vae.add_argument("--patch-size", type=int, default=128)
+    vae.add_argument("--lr", type=float, default=2e-3)
+    vae.add_argument("--seed", type=int, default=0)
+    vae.add_argument("--out", help="where to write the fp16 model (default runs/vae-PRESET.safetensors)")
+    vae.add_argument("--run-dir", help="resumable run checkpoints (default runs/vae-PRESET)")
+    vae.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    vae.set_defaults(func=_cmd_train_vae)
+
+    def add_model_options(p):
+        p.add_argument("--model", default="vae-f8c4",
+                       help="a shipped VAE (vae-f8c4, vae-f4c3, vae-f16c16) or a latentlab .safetensors file")
+        p.add_argument("--sd-vae", metavar="PATH",
+                       help="a Stable Diffusion VAE in diffusers layout (.safetensors file or its folder); replaces --model")
+
+    evaluate = sub.add_parser("eval", help="evaluate a model")
+    eval_sub = evaluate.add_subparsers(dest="what", required=True)
+    eval_vae = eval_sub.add_parser("vae", help="PSNR/SSIM of a VAE on a folder of images, with codec baselines")
+    add_model_options(eval_vae)
+    eval_vae.add_argument("--images", required=True, help="folder of images (used at full size)")
+    eval_vae.add_argument("--json", action="store_true", help="print one JSON object")
+    eval_vae.add_argument("--per-image", action="store_true", help="include every image's figures in the JSON")
+    eval_vae.add_argument("--no-progress", action="store_true", help="no progress bar")
+    eval_vae.set_defaults(func=_cmd_eval_vae)
+
+    encode = sub.add_parser("encode", help="an image's latent: shape, values, sizes")
+    encode.add_argument("image", help="an image file")
+    add_model_options(encode)
+    encode.add_argument("--out", help="save the (scaled, fp16) latent to this .safetensors file")
+    encode.add_argument("--json", action="store_true", help="print one JSON object")
+    encode.set_defaults(func=_cmd_encode)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="what", required=True)
+    bench_widgets = bench_sub.add_parser("widgets", help="median latency of one widget update")
+    bench_widgets.add_argument("--keys", help="comma-separated apps to time (default: all available)")
+    bench_widgets.add_argument("--repeats", type=int, default=10, help="timed updates per app (after a warm-up)")
+    bench_widgets.add_argument("--size", type=int, default=256, help="image side in pixels")
+    bench_widgets.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    bench_widgets.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_widgets.set_defaults(func=_cmd_bench_widgets)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"latentlab: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.what == "vae" and args.steps is None and args.minutes is None:
+        parser.error("train vae needs --steps N or --minutes M")
+    try:
+        with warnings.catch_warnings():  # restores the usual warning display afterwards
+            # A warning is a message to the user here, not a pointer into latentlab's source.
+            warnings.showwarning = _show_warning
+            return args.func(args)
+    except (ValueError, OSError) as err:
+        print(f"latentlab {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

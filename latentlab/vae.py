@@ -1,0 +1,312 @@
+"""The variational autoencoder that turns images into latents and back (LDM §3, App. G).
+
+    image (B, 3, H, W) in [-1, 1]
+      └─ Encoder ─→ (B, 2c, H/f, W/f) = mean and log-variance of a diagonal Gaussian
+          └─ DiagonalGaussian.sample() or .mode() ─→ z (B, c, H/f, W/f)
+              └─ Decoder ─→ image (B, 3, H, W)
+
+f = 2^(number of levels - 1) is the downsampling factor and c the latent channels: Stable
+Diffusion v1 uses f=8, c=4, so a 512×512×3 image becomes a 64×64×4 latent (48× fewer values).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import Downsample, ResnetBlock, SelfAttention, Upsample, group_norm
+
+
+@dataclass
+class VAEConfig:
+    # Channels of each resolution level; one level per factor of 2, so f = 2**(len - 1).
+    block_out_channels: tuple[int, ...] = (128, 256, 512, 512)
+    # ResnetBlocks per level in the encoder (the decoder uses one more, as in LDM).
+    layers_per_block: int = 2
+    # c: channels of the latent. SD v1 uses 4: small enough for the UNet, rich enough to decode.
+    latent_channels: int = 4
+    # GroupNorm groups; 32 in SD. Tiny models use fewer so every group has a few channels.
+    norm_groups: int = 32
+    # Self-attention in the middle (lowest resolution) of encoder and decoder, as in SD.
+    mid_attention: bool = True
+    # 1×1 convs before/after the latent (SD's quant_conv / post_quant_conv, a VQGAN relic).
+    use_quant_conv: bool = True
+    in_channels: int = 3
+    out_channels: int = 3
+    # LDM §4.3.2: latents are multiplied by this so they have unit variance before diffusion.
+    # 1.0 until computed from training data (`compute_scaling_factor`); SD v1's is 0.18215.
+    scaling_factor: float = 1.0
+
+    def __post_init__(self):
+        self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
+        if not self.block_out_channels:
+            raise ValueError("block_out_channels needs at least one level")
+        for c in self.block_out_channels:
+            if c % self.norm_groups != 0:
+                raise ValueError(f"norm_groups={self.norm_groups} must divide every block_out_channels entry, got {c}")
+        if self.latent_channels < 1 or self.layers_per_block < 1:
+            raise ValueError("latent_channels and layers_per_block must be at least 1")
+
+    @property
+    def downsample_factor(self) -> int:
+        """f: how many pixels of each side one latent position covers."""
+        return 2 ** (len(self.block_out_channels) - 1)
+
+    @property
+    def name(self) -> str:
+        """e.g. 'f8c4', the notation of LDM Tab. 8."""
+        return f"f{self.downsample_factor}c{self.latent_channels}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "VAEConfig":
+        return cls(**json.loads(text))
+
+    # Presets. Stable Diffusion v1's VAE, then the course's tiny ones, which keep SD's
+    # geometry (f, c) but use far fewer channels so they train and run on a laptop CPU.
+    @classmethod
+    def sd_v1(cls) -> "VAEConfig":
+        return cls(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                   norm_groups=32, scaling_factor=0.18215)
+
+    @classmethod
+    def f8c4(cls) -> "VAEConfig":
+        # 16 channels at full resolution keep a 256 px encode+decode near 60 ms on 2 CPU cores;
+        # the channels grow where the feature maps shrink, as in SD.
+        return cls(block_out_channels=(16, 32, 64, 128), layers_per_block=1, latent_channels=4, norm_groups=8)
+
+    @classmethod
+    def f4c3(cls) -> "VAEConfig":
+        return cls(block_out_channels=(16, 32, 64), layers_per_block=1, latent_channels=3, norm_groups=8)
+
+    @classmethod
+    def f16c16(cls) -> "VAEConfig":
+        return cls(block_out_channels=(16, 32, 64, 128, 256), layers_per_block=1, latent_channels=16, norm_groups=8)
+
+    @classmethod
+    def tiny(cls) -> "VAEConfig":
+        """For tests: a few thousand parameters, f8c4 geometry."""
+        return cls(block_out_channels=(8, 8, 16, 16), layers_per_block=1, latent_channels=4, norm_groups=4)
+
+    @classmethod
+    def preset(cls, name: str) -> "VAEConfig":
+        presets = {"sd_v1": cls.sd_v1, "f8c4": cls.f8c4, "f4c3": cls.f4c3, "f16c16": cls.f16c16, "tiny": cls.tiny}
+        if name not in presets:
+            raise ValueError(f"unknown VAE preset {name!r}; known presets: {', '.join(presets)}")
+        return presets[name]()
+
+
+class DiagonalGaussian:
+    """q(z|x) = N(mean, diag(exp(logvar))): what the encoder outputs for each latent position."""
+
+    def __init__(self, moments: torch.Tensor):
+        # moments: (B, 2c, h, w), the first c channels are the mean, the last c the log-variance.
+        self.mean, logvar = moments.chunk(2, dim=1)  # each (B, c, h, w)
+        # Clamp as LDM does: exp(±large) would overflow and the KL would be inf.
+        self.logvar = logvar.clamp(-30.0, 20.0)
+        self.std = torch.exp(0.5 * self.logvar)
+        self.var = torch.exp(self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The reparameterisation trick (Kingma & Welling 2014): z = μ + σ·ε, ε ~ N(0, I).
+
+        Randomness sits in ε, so gradients flow through μ and σ."""
+        eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.std * eps
+
+    def mode(self) -> torch.Tensor:
+        """The most likely latent, μ: what to use when you want a deterministic encoding."""
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL(q(z|x) ‖ N(0, I)) per image, summed over latent values: 0.5 Σ (μ² + σ² − 1 − log σ²). (B,)"""
+        return 0.5 * torch.sum(self.mean**2 + self.var - 1.0 - self.logvar, dim=(1, 2, 3))
+
+
+class Encoder(nn.Module):
+    """Image (B, 3, H, W) → moments (B, 2c, H/f, W/f)."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        channels, groups = config.block_out_channels, config.norm_groups
+        self.conv_in = nn.Conv2d(config.in_channels, channels[0], kernel_size=3, padding=1)
+        self.down = nn.ModuleList()
+        c_in = channels[0]
+        for level, c_out in enumerate(channels):
+            stage = nn.Module()
+            stage.resnets = nn.ModuleList()
+            for _ in range(config.layers_per_block):
+                stage.resnets.append(ResnetBlock(c_in, c_out, groups))
+                c_in = c_out
+            is_last = level == len(channels) - 1
+            stage.downsample = None if is_last else Downsample(c_out)
+            self.down.append(stage)
+        self.mid = MidBlock(channels[-1], groups, config.mid_attention)
+        self.norm_out = group_norm(channels[-1], groups)
+        self.conv_out = nn.Conv2d(channels[-1], 2 * config.latent_channels, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        h = self.conv_in(x)  # (B, ch0, H, W)
+        for stage in self.down:
+            for resnet in stage.resnets:
+                h = resnet(h)
+            if stage.downsample is not None:
+                h = stage.downsample(h)  # halves H and W
+        h = self.mid(h)  # (B, ch_last, H/f, W/f)
+        return self.conv_out(F.silu(self.norm_out(h)))  # (B, 2c, H/f, W/f)
+
+
+class Decoder(nn.Module):
+    """Latent (B, c, h, w) → image (B, 3, h·f, w·f); mirrors the encoder, one more ResnetBlock per level."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        channels, groups = config.block_out_channels, config.norm_groups
+        self.conv_in = nn.Conv2d(config.latent_channels, channels[-1], kernel_size=3, padding=1)
+        self.mid = MidBlock(channels[-1], groups, config.mid_attention)
+        self.up = nn.ModuleList()
+        c_in = channels[-1]
+        reversed_channels = list(reversed(channels))
+        for level, c_out in enumerate(reversed_channels):
+            stage = nn.Module()
+            stage.resnets = nn.ModuleList()
+            for _ in range(config.layers_per_block + 1):
+                stage.resnets.append(ResnetBlock(c_in, c_out, groups))
+                c_in = c_out
+            is_last = level == len(channels) - 1
+            stage.upsample = None if is_last else Upsample(c_out)
+            self.up.append(stage)
+        self.norm_out = group_norm(channels[0], groups)
+        self.conv_out = nn.Conv2d(channels[0], config.out_channels, kernel_size=3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        B, c, h, w = z.shape
+        x = self.mid(self.conv_in(z))  # (B, ch_last, h, w)
+        for stage in self.up:
+            for resnet in stage.resnets:
+                x = resnet(x)
+            if stage.upsample is not None:
+                x = stage.upsample(x)  # doubles H and W
+        return self.conv_out(F.silu(self.norm_out(x)))  # (B, 3, h·f, w·f)
+
+
+class MidBlock(nn.Module):
+    """ResnetBlock → SelfAttention → ResnetBlock at the lowest resolution, where attention is cheap."""
+
+    def __init__(self, channels: int, norm_groups: int, attention: bool):
+        super().__init__()
+        self.resnet1 = ResnetBlock(channels, channels, norm_groups)
+        self.attn = SelfAttention(channels, norm_groups) if attention else None
+        self.resnet2 = ResnetBlock(channels, channels, norm_groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.resnet1(x)
+        if self.attn is not None:
+            x = self.attn(x)
+        return self.resnet2(x)
+
+
+class AutoencoderKL(nn.Module):
+    """The KL-regularised autoencoder of LDM: encode → DiagonalGaussian, decode → image.
+
+    `encode`/`decode` work on the raw latent. Diffusion works on the *scaled* latent
+    z · scaling_factor (unit variance): use `to_latent` / `from_latent` for that.
+    """
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        c = config.latent_channels
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.quant_conv = nn.Conv2d(2 * c, 2 * c, kernel_size=1) if config.use_quant_conv else None
+        self.post_quant_conv = nn.Conv2d(c, c, kernel_size=1) if config.use_quant_conv else None
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.config.downsample_factor
+
+    @property
+    def scaling_factor(self) -> float:
+        return self.config.scaling_factor
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """x: (B, 3, H, W) in [-1, 1], H and W multiples of f → q(z|x) over (B, c, H/f, W/f)."""
+        f = self.downsample_factor
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"encode expects images shaped (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}; "
+                "use latentlab.images.to_tensor to turn a picture into one"
+            )
+        B, C, H, W = x.shape
+        if H % f or W % f:
+            raise ValueError(
+                f"encode needs H and W to be multiples of f={f}, got {H}×{W}; "
+                "latentlab.images.to_tensor(..., multiple=f) pads or crops for you"
+            )
+        moments = self.encoder(x)  # (B, 2c, H/f, W/f)
+        if self.quant_conv is not None:
+            moments = self.quant_conv(moments)
+        return DiagonalGaussian(moments)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z: raw latent (B, c, h, w) → image (B, 3, h·f, w·f), roughly in [-1, 1] (not clamped)."""
+        c = self.config.latent_channels
+        if z.ndim != 4 or z.shape[1] != c:
+            raise ValueError(
+                f"this decoder ({self.config.name}) expects latents shaped (B, {c}, h, w), got {tuple(z.shape)}"
+            )
+        if not torch.isfinite(z).all():
+            bad = (~torch.isfinite(z)).sum().item()
+            raise ValueError(f"the latent holds {bad} NaN/inf value(s); a decoder cannot make an image from them")
+        if self.post_quant_conv is not None:
+            z = self.post_quant_conv(z)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        """Training pass: returns (reconstruction, posterior)."""
+        posterior = self.encode(x)
+        return self.decode(posterior.sample(generator)), posterior
+
+    # The scaled latent: what the diffusion model sees (LDM §4.3.2).
+    def to_latent(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        posterior = self.encode(x)
+        z = posterior.sample(generator) if sample else posterior.mode()
+        return z * self.config.scaling_factor
+
+    def from_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.decode(latent / self.config.scaling_factor)
+
+
+@torch.no_grad()
+def compute_scaling_factor(vae: AutoencoderKL, batches) -> float:
+    """1 / std of the latents over data (LDM §4.3.2, App. D.1: "rescale ... to unit variance").
+
+    `batches` yields image tensors (B, 3, H, W) in [-1, 1]; latents are sampled from the
+    posterior, as the diffusion model will see them in training.
+    """
+    total, total_sq, count = 0.0, 0.0, 0
+    for x in batches:
+        z = vae.encode(x).sample()
+        total += z.double().sum().item()
+        total_sq += (z.double() ** 2).sum().item()
+        count += z.numel()
+    if count == 0:
+        raise ValueError("compute_scaling_factor got no data")
+    mean = total / count
+    std = (total_sq / count - mean**2) ** 0.5
+    return 1.0 / std
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["VAEConfig", "DiagonalGaussian", "Encoder", "Decoder", "AutoencoderKL", "compute_scaling_factor"]

@@ -1,0 +1,71 @@
+"""Matplotlib figures as pure functions: data in, a `Figure` out (testable without a display).
+
+Each function builds a `matplotlib.figure.Figure` directly (no pyplot, so no global figure list
+that fills up and no double display); a notebook shows it with `display(fig)`, a test checks its axes. Other lessons add their figures here.
+"""
+
+from __future__ import annotations
+
+import torch
+from matplotlib.figure import Figure
+
+from latentlab.schedules import NoiseSchedule
+
+SCHEDULE_COLOURS = {"linear": "tab:blue", "scaled_linear": "tab:orange", "cosine": "tab:green"}
+
+
+def schedule_curves(schedules: dict[str, NoiseSchedule], t: int | None = None, figsize=(9, 3.2)) -> Figure:
+    """ᾱ_t (left) and SNR in dB (right) against t for each named schedule; a marker line at `t`."""
+    fig = Figure(figsize=figsize)
+    ax_alpha, ax_snr = fig.subplots(1, 2)
+    for name, schedule in schedules.items():
+        steps = torch.arange(schedule.num_train_timesteps)
+        colour = SCHEDULE_COLOURS.get(name)
+        ax_alpha.plot(steps, schedule.alpha_bar, label=name, color=colour)
+        ax_snr.plot(steps, schedule.snr_db, label=name, color=colour)
+    ax_alpha.set(title="ᾱ_t: signal variance left", xlabel="t", ylabel="ᾱ_t", ylim=(0, 1.02))
+    ax_snr.set(title="SNR_t = ᾱ/(1−ᾱ) in dB", xlabel="t", ylabel="dB")
+    ax_snr.axhline(0, color="grey", lw=0.8, ls=":")  # SNR = 1
+    if t is not None:
+        for ax in (ax_alpha, ax_snr):
+            ax.axvline(t, color="black", lw=1, ls="--")
+    ax_alpha.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def image_row(images: list, titles: list[str], figsize_per_image: float = 2.6) -> Figure:
+    """PIL images or (H, W, 3) arrays side by side, each with its title."""
+    fig = Figure(figsize=(figsize_per_image * len(images), figsize_per_image + 0.4))
+    axes = fig.subplots(1, len(images), squeeze=False)
+    for ax, image, title in zip(axes[0], images, titles):
+        ax.imshow(image)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def trajectory_grid(trajectories: dict, frames: list[int], lim: float = 3.5, figsize_per_panel: float = 2.0) -> Figure:
+    """2-D particle clouds: one row per sampler (name → Trajectory of (n, 2) latents), one column per frame.
+
+    A frame k < len(trajectory) shows the model input x_t of step k; k = len(trajectory) the final sample.
+    """
+    rows, cols = len(trajectories), len(frames)
+    fig = Figure(figsize=(figsize_per_panel * cols, figsize_per_panel * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r, (name, trajectory) in enumerate(trajectories.items()):
+        for c, k in enumerate(frames):
+            points = trajectory.x_t[k] if k < len(trajectory) else trajectory.sample
+            ax = axes[r][c]
+            ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.5, color="tab:blue")
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], aspect="equal")
+            if r == 0:
+                ax.set_title(f"t = {trajectory.timesteps[k]:.0f}" if k < len(trajectory) else "final", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(name)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["schedule_curves", "image_row", "trajectory_grid", "SCHEDULE_COLOURS"]

@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+from latentlab import checkpoints
+from latentlab.train import VAETrainSettings, lr_at, train_vae
+from latentlab.vae import VAEConfig
+
+
+def _settings(steps=50):
+    return VAETrainSettings(steps=steps, batch_size=2, patch_size=32, lr=2e-3, checkpoint_every=1e9)
+
+
+def test_training_lowers_the_loss_and_writes_a_loadable_model(tmp_path):
+    seen = []
+    vae, metrics = train_vae(VAEConfig.tiny(), tmp_path / "m.safetensors", _settings(100), run_dir=tmp_path / "run",
+                             progress=False, callback=lambda step, m, v: seen.append(m["train_psnr"]))
+    assert len(seen) == 4 and seen[-1] > seen[0]
+    loaded = checkpoints.load_vae(tmp_path / "m.safetensors")
+    assert loaded.metrics["steps"] == 100 and loaded.metrics["heldout_photo"] == "chelsea"
+    assert 0 < loaded.scaling_factor == pytest.approx(metrics["scaling_factor"], rel=1e-3)
+
+
+def test_ctrl_c_leaves_a_usable_checkpoint_and_resume_is_exact(tmp_path):
+    def interrupt(step, metrics, vae):
+        raise KeyboardInterrupt
+
+    _, metrics = train_vae(VAEConfig.tiny(), tmp_path / "a.safetensors", _settings(50), run_dir=tmp_path / "run",
+                           progress=False, callback=interrupt)
+    assert metrics["interrupted"] and metrics["steps"] == 25
+    assert checkpoints.load_vae(tmp_path / "a.safetensors").metrics["steps"] == 25  # usable model after Ctrl-C
+
+    resumed, _ = train_vae(VAEConfig.tiny(), None, _settings(50), run_dir=tmp_path / "run", resume=True, progress=False)
+    straight, _ = train_vae(VAEConfig.tiny(), None, _settings(50), progress=False)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=0, atol=0, msg=name)
+
+
+def test_resume_needs_a_run_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train_vae(VAEConfig.tiny(), None, _settings(), run_dir=tmp_path / "empty", resume=True, progress=False)
+
+
+def test_resume_refuses_another_config(tmp_path):
+    train_vae(VAEConfig.tiny(), None, _settings(2), run_dir=tmp_path / "run", progress=False)
+    other = VAEConfig(block_out_channels=(8, 16), layers_per_block=1, latent_channels=4, norm_groups=4)
+    with pytest.raises(checkpoints.CheckpointError, match="another VAE config"):
+        train_vae(other, None, _settings(4), run_dir=tmp_path / "run", resume=True, progress=False)
+
+
+def test_settings_need_a_stopping_rule():
+    with pytest.raises(ValueError, match="steps or minutes"):
+        VAETrainSettings(steps=None, minutes=None)
+    with pytest.raises(ValueError, match="at least 1"):
+        VAETrainSettings(steps=0)
+
+
+def test_learning_rate_warms_up_then_decays():
+    assert lr_at(0.0, 1.0) < lr_at(0.02, 1.0) == pytest.approx(1.0)
+    assert lr_at(1.0, 1.0) == pytest.approx(0.1)
+    assert lr_at(0.5, 1.0) > lr_at(0.9, 1.0)
