@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
@@ -26,8 +27,11 @@ _SKIMAGE_FILES_GREY = ["camera.png", "moon.png", "coins.png", "brick.png", "gras
 _MATPLOTLIB_FILES = ["grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"]
 
 
+@functools.lru_cache(maxsize=1)
 def training_photos() -> dict[str, Image.Image]:
-    """name → RGB PIL image of every photo the VAEs train on (never Kodak, never the held-out cat)."""
+    """name → RGB PIL image of every photo the VAEs train on (never Kodak, never the held-out cat).
+
+    Cached: decoding the photos takes seconds and they never change within a process."""
     from pathlib import Path
 
     import skimage.data

@@ -1,0 +1,64 @@
+"""The checkpoints inside the package: present, documented, loadable, and as good as their cards say.
+
+Scored on the bundled photo held out of training ('chelsea'), so a broken, retrained-badly or
+swapped checkpoint fails the suite. Floors sit ~1 dB under what the shipped files measured.
+"""
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentlab import checkpoints
+from latentlab.data import HELD_OUT_PHOTO
+from latentlab.images import bundled_photo, to_tensor
+from latentlab.metrics import psnr
+
+# name → (f, c, PSNR floor in dB on the held-out photo)
+SHIPPED = {
+    "vae-f8c4": (8, 4, 27.3),  # measured 28.34
+}
+MODELS_MD = Path(checkpoints.WEIGHTS_DIR) / "MODELS.md"
+
+
+def _heldout_psnr(vae) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x = to_tensor(bundled_photo(HELD_OUT_PHOTO), multiple=vae.downsample_factor)
+    with torch.no_grad():
+        return psnr(x, vae.decode(vae.encode(x).mode()))
+
+
+@pytest.fixture(scope="module")
+def scores():
+    return {name: _heldout_psnr(checkpoints.load_pretrained(name)) for name in SHIPPED}
+
+
+def test_every_expected_model_is_shipped():
+    assert set(SHIPPED) <= set(checkpoints.shipped_models())
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_model_geometry_card_and_storage(name):
+    f, c, _ = SHIPPED[name]
+    vae = checkpoints.load_pretrained(name)
+    assert vae.downsample_factor == f and vae.config.latent_channels == c
+    assert 0.05 < vae.scaling_factor < 20, "scaling factor should be 1/std of the training latents"
+    tensors, meta = checkpoints.load_checkpoint(checkpoints.WEIGHTS_DIR / f"{name}.safetensors")
+    assert all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
+    assert meta["metrics"]["command"].startswith("latentlab train vae")
+    card = MODELS_MD.read_text()
+    assert f"## {name}" in card and meta["metrics"]["command"] in card
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_model_reconstructs_the_held_out_photo(name, scores):
+    floor = SHIPPED[name][2]
+    assert scores[name] >= floor, f"{name}: {scores[name]:.2f} dB on {HELD_OUT_PHOTO}, floor {floor} dB"
+
+
+@pytest.mark.skipif(not {"vae-f4c3", "vae-f8c4"} <= set(SHIPPED), reason="needs both f4c3 and f8c4")
+def test_more_latent_values_reconstruct_better_f4c3_beats_f8c4(scores):
+    # LDM Tab. 8: f4 models reconstruct better than f8 ones.
+    assert scores["vae-f4c3"] > scores["vae-f8c4"]
