@@ -41,7 +41,7 @@ def _cmd_train_vae(args) -> int:
                                 extra_metrics={"command": command})
     out = Path(args.out) if args.out else Path("runs") / f"vae-{args.preset}.safetensors"
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"vae-{args.preset}"
-    _, metrics = train_vae(config, out, settings, run_dir=run_dir, resume=args.resume)
+    _, metrics = train_vae(config, out, settings, run_dir=run_dir, resume=args.resume, init_from=args.init)
     print(json.dumps({"out": str(out), **metrics}, indent=2))
     return 0
 
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     vae.add_argument("--out", help="where to write the fp16 model (default runs/vae-PRESET.safetensors)")
     vae.add_argument("--run-dir", help="resumable run checkpoints (default runs/vae-PRESET)")
     vae.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    vae.add_argument("--init", help="fine-tune: start from this VAE checkpoint (same preset), new schedule")
     vae.set_defaults(func=_cmd_train_vae)
 
     def add_model_options(p):

@@ -300,7 +300,222 @@ def check_ddim_step(student_fn: Callable, **kwargs) -> CheckResult:
     return check(student_fn, ddim_step_reference, _ddim_inputs, DDIM_STEP_MISTAKES, name="ddim_step", **kwargs)
 
 
+
+# =============================================================================================
+# Lessons 01 and 02 — pixels, latents and the VAE
+# =============================================================================================
+
+BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "uint8": 1}  # as in latentlab.metrics
+
+
+def _check_written(student_fn: Callable, reference_fn: Callable, make_inputs: Callable[[torch.Generator], dict],
+                   mistakes: list[Mistake], name: str, **kwargs) -> CheckResult:
+    """`check`, after making sure the function returns something: an exercise stub that still ends in
+    `return None` (or has no return yet) is told so kindly instead of being compared with the reference."""
+    inputs = make_inputs(torch.Generator().manual_seed(kwargs.get("seed", 0)))
+    try:
+        got = student_fn(**{k: _copy(v) for k, v in inputs.items()})
+    except Exception:  # noqa: BLE001 - check() below reports the student's own error
+        got = NotImplemented
+    if got is None:
+        return _report(f"❌ {name}: not written yet — your function returns None. Write its body and `return` "
+                       "the answer.", False, None, kwargs.get("quiet", False))
+    return check(student_fn, reference_fn, make_inputs, mistakes, name=name, **kwargs)
+
+
+# --- Lesson 01: how much smaller is a latent? -------------------------------------------------
+
+
+def _compression_inputs(generator: torch.Generator) -> dict:
+    """A random (f, c) from LDM Tab. 8, an image size that f divides, and a storage dtype."""
+    fc = [(4, 3), (8, 4), (16, 16), (8, 16), (32, 64), (4, 4)]
+    f, c = fc[int(torch.randint(len(fc), (1,), generator=generator))]
+    H = f * int(torch.randint(4, 80, (1,), generator=generator))
+    W = f * int(torch.randint(4, 80, (1,), generator=generator))
+    dtype = ["fp16", "fp32", "uint8"][int(torch.randint(3, (1,), generator=generator))]
+    return dict(H=H, W=W, f=f, c=c, dtype=dtype)
+
+
+def compression_ratio_reference(H: int, W: int, f: int, c: int, dtype: str) -> float:
+    """Raw image bytes (H·W·3 at one byte each, uint8 RGB) / latent bytes (c·(H/f)·(W/f) values of `dtype`)."""
+    latent_bytes = c * (H // f) * (W // f) * BYTES_PER_VALUE[dtype]
+    return H * W * 3 / latent_bytes
+
+
+def _ratio_wrong(inverted=False, fixed_bytes=None, f_once=False, rgb=True, image_bytes_per_value=False):
+    def fn(H, W, f, c, dtype):
+        per_value = BYTES_PER_VALUE[dtype] if fixed_bytes is None else fixed_bytes
+        positions = H * W // f if f_once else (H // f) * (W // f)
+        latent_bytes = c * positions * per_value
+        image_bytes = H * W * (3 if rgb else 1) * (per_value if image_bytes_per_value else 1)
+        return latent_bytes / image_bytes if inverted else image_bytes / latent_bytes
+    return fn
+
+
+COMPRESSION_RATIO_MISTAKES = [
+    Mistake("the ratio inverted (latent / image)", "the ratio says how many times *smaller* the latent is: "
+            "image bytes ÷ latent bytes, a number above 1 (48 for 512×512×3 vs 64×64×4 in uint8).",
+            _ratio_wrong(inverted=True)),
+    Mistake("every latent value counted as 4 bytes", "the bytes depend on the dtype: fp32 = 4, fp16 = 2, "
+            "uint8 = 1 byte per value (latentlab.metrics.BYTES_PER_VALUE).", _ratio_wrong(fixed_bytes=4)),
+    Mistake("f applied to one side only", "f shrinks *both* sides: the latent has (H/f)·(W/f) positions, "
+            "f² times fewer than the image.", _ratio_wrong(f_once=True)),
+    Mistake("the image's 3 colour channels left out", "an RGB image stores 3 values per pixel: H·W·3 bytes.",
+            _ratio_wrong(rgb=False)),
+    Mistake("the image stored in the latent's dtype", "the image is 8-bit: one byte per value whatever the "
+            "latent's dtype; only the latent's bytes change with fp32/fp16/uint8.",
+            _ratio_wrong(image_bytes_per_value=True)),
+]
+
+
+def check_compression_ratio(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: compression_ratio(H, W, f, c, dtype) → raw image bytes / latent bytes (a float)."""
+    return _check_written(student_fn, compression_ratio_reference, _compression_inputs, COMPRESSION_RATIO_MISTAKES,
+                          name="compression_ratio", **kwargs)
+
+
+def bits_per_pixel_reference(H: int, W: int, f: int, c: int, dtype: str) -> float:
+    """Bits the latent spends per image pixel: c·(H/f)·(W/f)·bytes_per_value·8 / (H·W)."""
+    return c * (H // f) * (W // f) * BYTES_PER_VALUE[dtype] * 8 / (H * W)
+
+
+def _bpp_wrong(bits=True, per_value=False, fixed_bytes=None):
+    def fn(H, W, f, c, dtype):
+        nbytes = c * (H // f) * (W // f) * (BYTES_PER_VALUE[dtype] if fixed_bytes is None else fixed_bytes)
+        return nbytes * (8 if bits else 1) / (H * W * (3 if per_value else 1))
+    return fn
+
+
+BITS_PER_PIXEL_MISTAKES = [
+    Mistake("bytes instead of bits", "a byte is 8 bits: multiply the latent's bytes by 8.", _bpp_wrong(bits=False)),
+    Mistake("bits per image *value* instead of per pixel", "bits per pixel divides by the H·W pixels, not the "
+            "H·W·3 values (JPEG's convention: a pixel is one RGB triple).", _bpp_wrong(per_value=True)),
+    Mistake("every latent value counted as 4 bytes", "the bytes depend on the dtype: fp32 = 4, fp16 = 2, "
+            "uint8 = 1 byte per value.", _bpp_wrong(fixed_bytes=4)),
+]
+
+
+def check_bits_per_pixel(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: bits_per_pixel(H, W, f, c, dtype) → the latent's bits per image pixel (a float)."""
+    return _check_written(student_fn, bits_per_pixel_reference, _compression_inputs, BITS_PER_PIXEL_MISTAKES,
+                          name="bits_per_pixel", **kwargs)
+
+
+# --- Lesson 02: the VAE's Gaussian -----------------------------------------------------------
+
+
+def _gaussian_inputs(generator: torch.Generator) -> dict:
+    """mean, logvar (B, c, h, w) as an encoder outputs them (log-variances mostly negative), and ε."""
+    shape = (3, 4, 5, 5)
+    return dict(mean=torch.randn(shape, generator=generator) * 2,
+                logvar=torch.rand(shape, generator=generator) * 6 - 5,  # σ² from e^-5 to e^1
+                eps=torch.randn(shape, generator=generator))
+
+
+def reparameterise_reference(mean: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z = μ + σ·ε with σ = exp(0.5·log σ²) (Kingma & Welling 2014). All (B, c, h, w)."""
+    return mean + torch.exp(0.5 * logvar) * eps
+
+
+REPARAMETERISE_MISTAKES = [
+    Mistake("log σ² used as σ (a missing exp(0.5·logvar))", "the encoder gives the *log-variance*; the standard "
+            "deviation is σ = exp(0.5·logvar).", lambda mean, logvar, eps: mean + logvar * eps),
+    Mistake("the variance used instead of the standard deviation (exp(logvar) without the 0.5)",
+            "ε ~ N(0, 1) is scaled by σ, not σ²: σ = exp(0.5·logvar) = √exp(logvar).",
+            lambda mean, logvar, eps: mean + torch.exp(logvar) * eps),
+    Mistake("ε left out (that is mode(), not a sample)", "a sample adds noise: z = μ + σ·ε.",
+            lambda mean, logvar, eps: mean),
+    Mistake("σ added instead of σ·ε", "σ scales the random ε: z = μ + σ·ε.",
+            lambda mean, logvar, eps: mean + torch.exp(0.5 * logvar)),
+]
+
+
+def check_reparameterise(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: reparameterise(mean, logvar, eps) → z = μ + σ·ε, all (B, c, h, w)."""
+    return _check_written(student_fn, reparameterise_reference, _gaussian_inputs, REPARAMETERISE_MISTAKES,
+                          name="reparameterise", **kwargs)
+
+
+def _kl_inputs(generator: torch.Generator) -> dict:
+    inputs = _gaussian_inputs(generator)
+    return dict(mean=inputs["mean"], logvar=inputs["logvar"])
+
+
+def gaussian_kl_reference(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) summed over each image's latent values: 0.5·Σ(μ² + σ² − 1 − log σ²). (B,)"""
+    return 0.5 * torch.sum(mean**2 + torch.exp(logvar) - 1.0 - logvar, dim=(1, 2, 3))
+
+
+def _kl_wrong(half=0.5, minus_one=True, logvar_sign=-1.0, sigma_power=1.0, reduce="sum"):
+    def fn(mean, logvar):
+        terms = mean**2 + torch.exp(sigma_power * logvar) - (1.0 if minus_one else 0.0) + logvar_sign * logvar
+        if reduce == "mean":
+            return half * terms.mean(dim=(1, 2, 3))
+        if reduce == "all":
+            return half * terms.sum()
+        return half * terms.sum(dim=(1, 2, 3))
+    return fn
+
+
+GAUSSIAN_KL_MISTAKES = [
+    Mistake("the 0.5 left out", "KL = 0.5·Σ(μ² + σ² − 1 − log σ²): the whole sum is halved.", _kl_wrong(half=1.0)),
+    Mistake("the −1 left out", "each value contributes μ² + σ² − 1 − log σ², which is 0 for μ = 0, σ = 1; "
+            "without the −1 a perfect match would cost 1 per value.", _kl_wrong(minus_one=False)),
+    Mistake("the wrong sign of log σ²", "it is *minus* log σ²: small variances are penalised too "
+            "(μ² + σ² − 1 − log σ²).", _kl_wrong(logvar_sign=1.0)),
+    Mistake("σ used where σ² belongs", "the term is the variance σ² = exp(logvar), not σ = exp(0.5·logvar).",
+            _kl_wrong(sigma_power=0.5)),
+    Mistake("a mean over the latent values instead of a sum", "the KL of independent values adds up: "
+            "sum over (c, h, w), one number per image.", _kl_wrong(reduce="mean")),
+    Mistake("one number for the whole batch", "return one KL per image, shape (B,): sum over dims (1, 2, 3) only.",
+            _kl_wrong(reduce="all")),
+]
+
+
+def check_gaussian_kl(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: gaussian_kl(mean, logvar) → KL(q ‖ N(0, I)) per image, shape (B,)."""
+    return _check_written(student_fn, gaussian_kl_reference, _kl_inputs, GAUSSIAN_KL_MISTAKES,
+                          name="gaussian_kl", **kwargs)
+
+
+def _latents_inputs(generator: torch.Generator) -> dict:
+    """Latents as a VAE produces them: not centred, a spread far from 1. (B, c, h, w)"""
+    std = 2.0 + 6.0 * torch.rand(1, generator=generator).item()
+    offset = 1.0 + 2.0 * torch.rand(1, generator=generator).item()
+    return dict(latents=torch.randn(8, 4, 16, 16, generator=generator) * std + offset)
+
+
+def scaling_factor_reference(latents: torch.Tensor) -> float:
+    """LDM §4.3.2: 1 / std of the latents over data, so that latents · factor have unit variance."""
+    return 1.0 / latents.double().std().item()
+
+
+SCALING_FACTOR_MISTAKES = [
+    Mistake("std instead of 1/std", "the factor *multiplies* the latents to bring their std to 1, so it is "
+            "1 / std (SD's 0.18215 ≈ 1 / 5.49).", lambda latents: latents.double().std().item()),
+    Mistake("1/variance instead of 1/std", "dividing by the variance gives a std of 1/std, not 1: use "
+            "1 / latents.std().", lambda latents: 1.0 / latents.double().var().item()),
+    Mistake("the mean not subtracted (1/RMS)", "the std is measured around the mean: latents.std(), not "
+            "√mean(z²).", lambda latents: 1.0 / latents.double().pow(2).mean().sqrt().item()),
+    Mistake("1/max|z| instead of 1/std", "the factor sets the *spread* to 1 (std), not the largest value.",
+            lambda latents: 1.0 / latents.double().abs().max().item()),
+]
+
+
+def check_scaling_factor(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: scaling_factor(latents) → 1/std of latents (B, c, h, w), a float."""
+    # rtol 1e-3: the biased and unbiased std differ by 1/(2N) ≈ 6e-5 here; both are right.
+    return _check_written(student_fn, scaling_factor_reference, _latents_inputs, SCALING_FACTOR_MISTAKES,
+                          name="scaling_factor", atol=0, rtol=1e-3, **kwargs)
+
+
 __all__ = ["Mistake", "CheckResult", "check", "check_q_sample", "check_alpha_bar", "check_snr_one",
            "check_ddim_step", "q_sample_reference", "alpha_bar_reference", "snr_one_reference",
            "ddim_step_reference", "Q_SAMPLE_MISTAKES", "ALPHA_BAR_MISTAKES", "SNR_ONE_MISTAKES",
-           "DDIM_STEP_MISTAKES"]
+           "DDIM_STEP_MISTAKES",
+           # lessons 01 and 02
+           "check_compression_ratio", "check_bits_per_pixel", "check_reparameterise", "check_gaussian_kl",
+           "check_scaling_factor", "compression_ratio_reference", "bits_per_pixel_reference",
+           "reparameterise_reference", "gaussian_kl_reference", "scaling_factor_reference",
+           "COMPRESSION_RATIO_MISTAKES", "BITS_PER_PIXEL_MISTAKES", "REPARAMETERISE_MISTAKES",
+           "GAUSSIAN_KL_MISTAKES", "SCALING_FACTOR_MISTAKES"]

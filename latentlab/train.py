@@ -118,12 +118,19 @@ def heldout_psnr(vae: AutoencoderKL) -> float:
 
 
 def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSettings, run_dir: str | Path | None = None,
-              resume: bool = False, progress: bool = True, callback=None) -> tuple[AutoencoderKL, dict]:
+              resume: bool = False, progress: bool = True, callback=None,
+              init_from: str | Path | None = None) -> tuple[AutoencoderKL, dict]:
     """Train a VAE; write the fp16 model to `out` (if given). Returns (vae, metrics).
+
+    init_from: a latentlab VAE checkpoint of the same config to start from (fine-tuning: a fresh
+    optimiser and learning-rate schedule; the model card records both commands).
 
     callback(step, metrics, vae) is called every 25 steps (the notebook uses it to redraw)."""
     torch.manual_seed(settings.seed)
     vae = AutoencoderKL(config).train()
+    if init_from is not None:
+        init_vae = checkpoints.load_vae(init_from, config=config)
+        vae.load_state_dict(init_vae.state_dict())
     data = PhotoPatches(settings.patch_size, seed=settings.seed)
     opt = torch.optim.Adam(vae.parameters(), lr=settings.lr)
     run_path = Path(run_dir) / "last.safetensors" if run_dir is not None else None
@@ -180,6 +187,9 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
                "batch_size": settings.batch_size, "patch_size": settings.patch_size,
                "heldout_photo": HELD_OUT_PHOTO, "heldout_psnr": round(heldout_psnr(vae), 3),
                "scaling_factor": round(config.scaling_factor, 5), "interrupted": interrupted}
+    if init_from is not None:
+        metrics["init_from"] = str(init_from)
+        metrics["init_metrics"] = init_vae.metrics
     metrics.update(settings.extra_metrics)
     if out is not None:
         checkpoints.save_vae(out, vae, metrics)

@@ -58,3 +58,14 @@ def test_learning_rate_warms_up_then_decays():
     assert lr_at(0.0, 1.0) < lr_at(0.02, 1.0) == pytest.approx(1.0)
     assert lr_at(1.0, 1.0) == pytest.approx(0.1)
     assert lr_at(0.5, 1.0) > lr_at(0.9, 1.0)
+
+
+def test_fine_tuning_starts_from_the_given_checkpoint(tmp_path):
+    first, _ = train_vae(VAEConfig.tiny(), tmp_path / "first.safetensors", _settings(10), progress=False)
+    tuned, metrics = train_vae(VAEConfig.tiny(), None, VAETrainSettings(steps=1, batch_size=2, patch_size=32, lr=1e-9),
+                               init_from=tmp_path / "first.safetensors", progress=False)
+    assert metrics["init_from"].endswith("first.safetensors") and metrics["init_metrics"]["steps"] == 10
+    for (name, a), b in zip(first.state_dict().items(), tuned.state_dict().values()):
+        torch.testing.assert_close(b, a.half().float(), atol=1e-3, rtol=1e-3, msg=name)
+    with pytest.raises(checkpoints.CheckpointError, match="another VAE config"):
+        train_vae(VAEConfig.f8c4(), None, _settings(1), init_from=tmp_path / "first.safetensors", progress=False)
