@@ -22,6 +22,7 @@ WIDGET_APPS = {
     "compression": "latentlab.widgets.compression",
     "channels": "latentlab.widgets.channels",
     "trajectory2d": "latentlab.widgets.trajectory2d",
+    "schedule": "latentlab.widgets.schedule",
 }
 
 
