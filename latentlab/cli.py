@@ -202,7 +202,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `lab` passes every option it does not know on to jupyter (e.g. --no-browser --port 8890).
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command != "lab":
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.jupyter_args = unknown + list(args.jupyter_args)
     if args.command == "train" and args.what == "vae" and args.steps is None and args.minutes is None:
         parser.error("train vae needs --steps N or --minutes M")
     try:

@@ -91,7 +91,7 @@ class VAEConfig:
 
     @classmethod
     def tiny(cls) -> "VAEConfig":
-        """For tests: a few thousand parameters, f8c4 geometry."""
+        """For tests and the live-training demo: ~67 k parameters, f8c4 geometry."""
         return cls(block_out_channels=(8, 8, 16, 16), layers_per_block=1, latent_channels=4, norm_groups=4)
 
     @classmethod

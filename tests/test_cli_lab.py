@@ -1,0 +1,34 @@
+"""`latentlab lab` opens lesson 00 and hands unknown options on to JupyterLab (without starting it here)."""
+
+import subprocess
+
+import pytest
+
+from latentlab import cli
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    seen = []
+    monkeypatch.setattr(subprocess, "call", lambda command, cwd=None: seen.append((command, cwd)) or 0)
+    return seen
+
+
+def test_lab_opens_lesson_00_with_jupyter_options_passed_on(calls):
+    assert cli.main(["lab", "--no-browser", "--port", "8890"]) == 0
+    command, cwd = calls[0]
+    assert command[1:4] == ["-m", "jupyter", "lab"]
+    assert command[4].endswith("00_welcome.ipynb")
+    assert command[5:] == ["--no-browser", "--port", "8890"]
+    assert cwd.name == "notebooks"
+
+
+def test_lab_with_a_missing_notebook_says_so(calls, tmp_path, capsys):
+    assert cli.main(["lab", "--notebook", str(tmp_path / "nope.ipynb")]) == 2
+    assert "no notebook at" in capsys.readouterr().err and not calls
+
+
+def test_other_commands_still_refuse_unknown_options(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "widgets", "--frobnicate"])
+    assert "unrecognized arguments: --frobnicate" in capsys.readouterr().err
