@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +27,9 @@ def _cmd_lab(args) -> int:
         print(f"latentlab lab: no notebook at {notebook}; run it from a clone of the latentlab repository", file=sys.stderr)
         return 2
     command = [sys.executable, "-m", "jupyter", "lab", str(notebook), *args.jupyter_args]
+    # Jupyter refuses to start as root unless told; containers and course machines often are root.
+    if getattr(os, "geteuid", lambda: 1)() == 0 and "--allow-root" not in command:
+        command.append("--allow-root")
     print("starting:", " ".join(command))
     return subprocess.call(command, cwd=notebook.parent)
 

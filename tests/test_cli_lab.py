@@ -19,7 +19,7 @@ def test_lab_opens_lesson_00_with_jupyter_options_passed_on(calls):
     command, cwd = calls[0]
     assert command[1:4] == ["-m", "jupyter", "lab"]
     assert command[4].endswith("00_welcome.ipynb")
-    assert command[5:] == ["--no-browser", "--port", "8890"]
+    assert command[5:8] == ["--no-browser", "--port", "8890"]
     assert cwd.name == "notebooks"
 
 
@@ -32,3 +32,14 @@ def test_other_commands_still_refuse_unknown_options(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "widgets", "--frobnicate"])
     assert "unrecognized arguments: --frobnicate" in capsys.readouterr().err
+
+
+def test_lab_as_root_adds_allow_root(calls, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0, raising=False)
+    cli.main(["lab"])
+    assert calls[0][0][-1] == "--allow-root"
+    monkeypatch.setattr(os, "geteuid", lambda: 1000, raising=False)
+    cli.main(["lab"])
+    assert "--allow-root" not in calls[1][0]
