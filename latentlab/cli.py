@@ -39,7 +39,7 @@ def _cmd_train_vae(args) -> int:
     from .vae import VAEConfig
 
     config = VAEConfig.preset(args.preset)
-    command = "latentlab train vae " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else "latentlab train vae"
+    command = " ".join(["latentlab", *args.argv])  # recorded in the model card
     settings = VAETrainSettings(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                                 patch_size=args.patch_size, lr=args.lr, seed=args.seed,
                                 extra_metrics={"command": command})
@@ -207,7 +207,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     # `lab` passes every option it does not know on to jupyter (e.g. --no-browser --port 8890).
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, unknown = parser.parse_known_args(argv)
+    args.argv = argv
     if unknown:
         if args.command != "lab":
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
