@@ -103,3 +103,90 @@ class SelfAttention(nn.Module):
         h = h.transpose(1, 2).reshape(B, H * W, C)  # (B, H*W, C)
         h = self.to_out(h).transpose(1, 2).view(B, C, H, W)
         return x + h
+
+
+# ---------------------------------------------------------------------------------------------
+# The UNet's extra blocks: time embedding, cross-attention, the transformer block
+# ---------------------------------------------------------------------------------------------
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of the timestep (Transformer positions, Vaswani et al. 2017; DDPM §B).
+
+    t: (B,) timesteps, any real values. Returns (B, dim): [cos(t·ω_k), sin(t·ω_k)] with
+    frequencies ω_k = max_period^(−k/(dim/2)), from one turn per step down to one per 10 000 steps,
+    so nearby timesteps get similar vectors and far ones different vectors (SD's cos-first order)."""
+    if dim % 2 != 0:
+        raise ValueError(f"the timestep embedding needs an even dimension, got {dim}")
+    half = dim // 2
+    freqs = torch.exp(-torch.log(torch.tensor(max_period)) * torch.arange(half, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * freqs.to(t.device)[None, :]  # (B, half)
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (B, dim)
+
+
+class CrossAttention(nn.Module):
+    """Queries from the image, keys and values from a context (LDM eq. 3).
+
+    Attention(Q, K, V) = softmax(Q Kᵀ / √d) V with Q = W_Q·φ(z), K = W_K·τ(y), V = W_V·τ(y).
+    Without a context it attends to the image itself: that is self-attention.
+
+    Set `keep_attention = True` to keep the last softmax weights in `last_attention`
+    (B, heads, queries, keys): the lesson draws which word attends where.
+    """
+
+    def __init__(self, query_dim: int, context_dim: int | None = None, heads: int = 4):
+        super().__init__()
+        if query_dim % heads != 0:
+            raise ValueError(f"heads ({heads}) must divide the query dimension ({query_dim})")
+        context_dim = context_dim or query_dim
+        self.heads = heads
+        self.to_q = nn.Linear(query_dim, query_dim, bias=False)
+        self.to_k = nn.Linear(context_dim, query_dim, bias=False)
+        self.to_v = nn.Linear(context_dim, query_dim, bias=False)
+        self.to_out = nn.Linear(query_dim, query_dim)
+        self.keep_attention = False
+        self.last_attention: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        B, N, C = x.shape
+        context = x if context is None else context  # (B, M, C_ctx)
+        M = context.shape[1]
+        d = C // self.heads
+        q = self.to_q(x).view(B, N, self.heads, d).transpose(1, 2)  # (B, heads, N, d)
+        k = self.to_k(context).view(B, M, self.heads, d).transpose(1, 2)  # (B, heads, M, d)
+        v = self.to_v(context).view(B, M, self.heads, d).transpose(1, 2)  # (B, heads, M, d)
+        if self.keep_attention:
+            weights = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)  # (B, heads, N, M)
+            self.last_attention = weights.detach()
+            h = weights @ v
+        else:
+            h = F.scaled_dot_product_attention(q, k, v)  # the same, fused: (B, heads, N, d)
+        return self.to_out(h.transpose(1, 2).reshape(B, N, C))
+
+
+class TransformerBlock2D(nn.Module):
+    """SD's "SpatialTransformer": a feature map read as H·W tokens that attend to each other
+    (self-attention), then to the text (cross-attention), then a feed-forward layer.
+
+        x ─ norm, 1×1 conv ─ tokens ─┬─ + self-attn(LN) ─ + cross-attn(LN, text) ─ + MLP(LN) ─ 1×1 conv ─ + x
+    """
+
+    def __init__(self, channels: int, context_dim: int, heads: int, norm_groups: int):
+        super().__init__()
+        self.norm = group_norm(channels, norm_groups)
+        self.proj_in = nn.Conv2d(channels, channels, kernel_size=1)
+        self.norm1 = nn.LayerNorm(channels)
+        self.self_attn = CrossAttention(channels, None, heads)
+        self.norm2 = nn.LayerNorm(channels)
+        self.cross_attn = CrossAttention(channels, context_dim, heads)
+        self.norm3 = nn.LayerNorm(channels)
+        self.mlp = nn.Sequential(nn.Linear(channels, 4 * channels), nn.GELU(), nn.Linear(4 * channels, channels))
+        self.proj_out = nn.Conv2d(channels, channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        h = self.proj_in(self.norm(x)).flatten(2).transpose(1, 2)  # (B, H*W, C)
+        h = h + self.self_attn(self.norm1(h))
+        h = h + self.cross_attn(self.norm2(h), context)
+        h = h + self.mlp(self.norm3(h))
+        h = h.transpose(1, 2).reshape(B, C, H, W)  # (B, C, H, W)
+        return x + self.proj_out(h)

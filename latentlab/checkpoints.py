@@ -149,12 +149,37 @@ def shipped_models() -> list[str]:
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
 
 
-def load_pretrained(name: str) -> AutoencoderKL:
-    """A shipped model by name (no download: the file is inside the package)."""
+def save_ldm(path, model, metrics: dict | None = None, dtype: torch.dtype = torch.float16) -> Path:
+    """Ship a text-to-image model (`latentlab.ldm.LatentDiffusion`): UNet and text encoder in one file."""
+    return save_checkpoint(path, model.state_dict(), "ldm", model.config.to_json(), metrics, dtype=dtype)
+
+
+def load_ldm(path):
+    """Rebuild a `LatentDiffusion` from a latentlab checkpoint (float32, eval mode)."""
+    from .ldm import LatentDiffusion, LDMConfig
+
+    tensors, meta = load_checkpoint(path, kind="ldm")
+    try:
+        config = LDMConfig.from_dict(meta["config"])
+    except (TypeError, KeyError, ValueError) as err:
+        raise CheckpointError(f"{path} has an LDM config this version cannot read: {err}") from err
+    model = LatentDiffusion(config)
+    load_state_into(model, tensors, str(path))
+    model.metrics = meta["metrics"]
+    return model.float().eval()
+
+
+def load_pretrained(name: str, kind: str | None = None):
+    """A shipped model by name (no download: the file is inside the package): a VAE or an LDM.
+
+    kind: 'vae' or 'ldm' to insist on one (a clear error otherwise)."""
     path = WEIGHTS_DIR / f"{name}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"no shipped model {name!r}; shipped: {', '.join(shipped_models()) or 'none'}")
-    return load_vae(path)
+    file_kind = read_metadata(path).get("kind")
+    if kind is not None and file_kind != kind:
+        raise CheckpointError(f"{name} is a {file_kind!r} model, but a {kind!r} was expected")
+    return load_ldm(path) if file_kind == "ldm" else load_vae(path)
 
 
 # --- Stable Diffusion VAE weights in diffusers layout ------------------------------------------

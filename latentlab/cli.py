@@ -42,10 +42,26 @@ def _cmd_train_vae(args) -> int:
     command = " ".join(["latentlab", *args.argv])  # recorded in the model card
     settings = VAETrainSettings(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                                 patch_size=args.patch_size, lr=args.lr, seed=args.seed,
-                                extra_metrics={"command": command})
+                                decoder_only=args.decoder_only, extra_metrics={"command": command})
     out = Path(args.out) if args.out else Path("runs") / f"vae-{args.preset}.safetensors"
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"vae-{args.preset}"
     _, metrics = train_vae(config, out, settings, run_dir=run_dir, resume=args.resume, init_from=args.init)
+    print(json.dumps({"out": str(out), **metrics}, indent=2))
+    return 0
+
+
+def _cmd_train_ldm(args) -> int:
+    from .ldm import LDMConfig
+    from .train import LDMTrainSettings, train_ldm
+
+    config = LDMConfig.tiny() if args.preset == "tiny" else LDMConfig()
+    command = " ".join(["latentlab", *args.argv])  # recorded in the model card
+    minutes = 60.0 if args.minutes is None and args.steps is None else args.minutes
+    settings = LDMTrainSettings(steps=args.steps, minutes=minutes, batch_size=args.batch_size, lr=args.lr,
+                                dataset_size=args.dataset_size, seed=args.seed, extra_metrics={"command": command})
+    out = Path(args.out) if args.out else Path("runs") / "ldm-shapes.safetensors"
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / "ldm-shapes"
+    _, metrics = train_ldm(out, settings, config=config, run_dir=run_dir, resume=args.resume)
     print(json.dumps({"out": str(out), **metrics}, indent=2))
     return 0
 
@@ -163,7 +179,22 @@ def build_parser() -> argparse.ArgumentParser:
     vae.add_argument("--run-dir", help="resumable run checkpoints (default runs/vae-PRESET)")
     vae.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
     vae.add_argument("--init", help="fine-tune: start from this VAE checkpoint (same preset), new schedule")
+    vae.add_argument("--decoder-only", action="store_true",
+                     help="with --init: fine-tune the decoder only; the latent space stays exactly the same")
     vae.set_defaults(func=_cmd_train_vae)
+
+    ldm = train_sub.add_parser("ldm", help="train the text-to-image model on captioned shapes (vae-f8c4 latents)")
+    ldm.add_argument("--preset", default="shapes", choices=["shapes", "tiny"])
+    ldm.add_argument("--minutes", type=float, default=None, help="training time budget (default 60 if no --steps)")
+    ldm.add_argument("--steps", type=int, default=None, help="optimiser steps (reproducible)")
+    ldm.add_argument("--batch-size", type=int, default=64)
+    ldm.add_argument("--lr", type=float, default=6e-4)
+    ldm.add_argument("--dataset-size", type=int, default=40_000)
+    ldm.add_argument("--seed", type=int, default=0)
+    ldm.add_argument("--out", help="where to write the fp16 model (default runs/ldm-shapes.safetensors)")
+    ldm.add_argument("--run-dir", help="resumable run checkpoints and the latent cache (default runs/ldm-shapes)")
+    ldm.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    ldm.set_defaults(func=_cmd_train_ldm)
 
     def add_model_options(p):
         p.add_argument("--model", default="vae-f8c4",

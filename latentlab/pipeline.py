@@ -8,7 +8,18 @@
 
 `sample` works for ANY model callable `model(x_t, t, context) -> prediction`, shaped like x_t:
 the course's UNet, a closed-form denoiser (latentlab.samplers.exact), or a lambda in a test.
-Encoding prompts and images, and decoding latents, live with the models that do them.
+
+The other functions are named after ComfyUI's nodes, so a student can map one onto the other:
+
+    ComfyUI node          latentlab                                  what it returns
+    Empty Latent Image    empty_latent(width, height, batch)         zeros (B, 4, H/8, W/8)
+    CLIP Text Encode      encode_prompt(model, prompt)               context (B, L, D)
+    VAE Encode            encode_image(vae, picture)                 a scaled latent (1, 4, H/8, W/8)
+    KSampler              sample(model, sampler, initial_latent=…,  a Trajectory; .sample is the latent
+                                 steps, cfg, denoise, context, …)
+    VAE Decode            decode(vae, latent)                        pictures (B, 3, H, W) in [-1, 1]
+
+`text_to_image` and `image_to_image` chain the five for the widgets and the benchmarks.
 
 img2img (SDEdit, Meng et al. 2022) uses ComfyUI's `denoise` convention: with `steps` = 20 and
 `denoise` = 0.5 the sampler is set up for int(20 / 0.5) = 40 steps and only the last 20 run,
@@ -18,13 +29,16 @@ fraction of the noise schedule that is re-done, and `steps` is always the number
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
-from latentlab.samplers import Sampler
+from latentlab.samplers import Sampler, make_sampler
 
 Model = Callable[[torch.Tensor, torch.Tensor, object], torch.Tensor]
 
@@ -96,6 +110,16 @@ def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None 
     generator:      makes the initial noise and any sampler noise reproducible (noise is drawn on
                     the CPU, then moved to `device`, so a seed gives the same picture everywhere).
     """
+    if not isinstance(cfg, (int, float)) or math.isnan(cfg) or cfg < 0:
+        raise ValueError(f"cfg must be a number ≥ 0 (1 = no guidance, 5–8 is typical), got {cfg!r}")
+    if not isinstance(denoise, (int, float)) or not 0 <= denoise <= 1:
+        raise ValueError(f"denoise must be in [0, 1]: 1 starts from pure noise, 0 keeps the initial latent; "
+                         f"got {denoise!r}")
+    if denoise == 0:
+        if initial_latent is None:
+            raise ValueError("denoise=0 keeps the initial latent as it is, so it needs an initial_latent")
+        return Trajectory(sampler=sampler.name, sample=initial_latent.clone())  # ComfyUI: nothing to re-do
+
     # 1. the shape and the device
     if initial_latent is None:
         if latent_shape is None:
@@ -147,4 +171,147 @@ def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None 
     return trajectory
 
 
-__all__ = ["Trajectory", "sample", "start_timesteps"]
+# ---------------------------------------------------------------------------------------------
+# The other ComfyUI nodes, and the two chains the lessons use
+# ---------------------------------------------------------------------------------------------
+
+def make_generator(seed) -> torch.Generator:
+    """A CPU generator for `seed`, an integer in [0, 2⁶⁴) (what torch's generators hold)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"a seed is an integer, got {type(seed).__name__}: {seed!r}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"a seed must be in [0, 2**64) (torch generators are 64-bit), got {seed}")
+    return torch.Generator().manual_seed(seed)
+
+
+def empty_latent(width: int = 128, height: int = 128, batch: int = 1, channels: int = 4, factor: int = 8) -> torch.Tensor:
+    """ComfyUI's *Empty Latent Image*: zeros (batch, channels, height/f, width/f).
+
+    Zeros, not noise: the sampler adds the noise (with denoise = 1 nothing of the zeros survives)."""
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer number of pixels, got {value!r}")
+        if value % factor:
+            lower = max(factor, value - value % factor)
+            raise ValueError(f"{name}={value} is not a multiple of the VAE's factor {factor}; "
+                             f"try {lower} or {lower + factor}")
+        if value < 4 * factor:
+            raise ValueError(f"{name}={value} is too small: the latent would be {value // factor} px; "
+                             f"use at least {4 * factor}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    return torch.zeros(batch, channels, height // factor, width // factor)
+
+
+def encode_prompt(model, prompt: str | list[str], batch: int | None = None) -> torch.Tensor:
+    """ComfyUI's *CLIP Text Encode*: prompt(s) → context (B, L, D) for the UNet's cross-attention.
+
+    One prompt with `batch` = n gives n copies; '' gives the unconditional context of CFG."""
+    prompts = [prompt] * (batch or 1) if isinstance(prompt, str) else list(prompt)
+    with torch.no_grad():
+        return model.encode_prompt(prompts)
+
+
+def encode_image(vae, picture, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+    """ComfyUI's *VAE Encode*: a picture (path, PIL, array or (1, 3, H, W) tensor in [-1, 1]) →
+    the scaled latent (1, c, H/f, W/f), the posterior's mean.
+
+    size: (width, height) or a side, to match the model's training size. A picture of another
+    shape is centre-cropped to the aspect and resized, and a warning says so."""
+    from latentlab.images import to_tensor
+
+    x = picture if isinstance(picture, torch.Tensor) else to_tensor(picture, multiple=1, max_side=None)
+    if x.dim() == 3:
+        x = x[None]
+    if size is not None:
+        width, height = (size, size) if isinstance(size, int) else size
+        _, _, H, W = x.shape
+        if (W, H) != (width, height):
+            scale = max(width / W, height / H)
+            new_w, new_h = max(width, round(W * scale)), max(height, round(H * scale))
+            x = F.interpolate(x, size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+            top, left = (new_h - height) // 2, (new_w - width) // 2
+            x = x[:, :, top:top + height, left:left + width]
+            warnings.warn(f"picture of {W}×{H} resized and centre-cropped to {width}×{height}", stacklevel=2)
+    f = vae.downsample_factor
+    if x.shape[-1] % f or x.shape[-2] % f:
+        from latentlab.images import fit_to_multiple
+
+        x = fit_to_multiple(x, f, "crop")
+    with torch.no_grad():
+        return vae.to_latent(x.to(next(vae.parameters()).device))
+
+
+def decode(vae, latent: torch.Tensor) -> torch.Tensor:
+    """ComfyUI's *VAE Decode*: scaled latent (B, c, h, w) → pictures (B, 3, h·f, w·f) in [-1, 1]."""
+    with torch.no_grad():
+        return vae.from_latent(latent).clamp(-1, 1)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
+    """Spherical interpolation between two noise tensors (Shoemake 1985; used for latents since
+    DCGAN/White 2016). A straight line between two Gaussian samples passes through vectors of
+    smaller norm than noise ever has (the midpoint has ‖·‖ ≈ 0.71×), which the model has never
+    seen; slerp keeps the norm, so every point in between is still plausible noise."""
+    if not 0 <= weight <= 1:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    if a.shape != b.shape:
+        raise ValueError(f"slerp needs tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a_flat, b_flat = a.flatten().double(), b.flatten().double()
+    cos = torch.dot(a_flat, b_flat) / (a_flat.norm() * b_flat.norm())
+    theta = torch.arccos(cos.clamp(-1, 1))
+    if theta.abs() < 1e-4:  # (nearly) parallel: the straight line is the same path
+        return torch.lerp(a, b, weight)
+    out = (torch.sin((1 - weight) * theta) * a_flat + torch.sin(weight * theta) * b_flat) / torch.sin(theta)
+    return out.view(a.shape).to(a.dtype)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """The defaults of the course's text-to-image model (chosen from `latentlab eval ldm`'s table)."""
+
+    sampler: str = "ddim"
+    steps: int = 20
+    cfg: float = 5.0
+
+
+def make_model_sampler(model, name: str = SamplingDefaults.sampler) -> Sampler:
+    """A sampler on the model's own noise schedule and prediction type."""
+    return make_sampler(name, model.schedule, prediction_type=model.config.prediction_type)
+
+
+def text_to_image(model, vae, prompt: str | list[str], seed: int = 0, batch: int | None = None,
+                  steps: int = SamplingDefaults.steps, cfg: float = SamplingDefaults.cfg,
+                  sampler: str | Sampler = SamplingDefaults.sampler, width: int | None = None,
+                  height: int | None = None) -> tuple[torch.Tensor, Trajectory]:
+    """Empty Latent Image → CLIP Text Encode → KSampler → VAE Decode.
+
+    Returns (pictures (B, 3, H, W) in [-1, 1], trajectory). A list of prompts gives one picture each."""
+    prompts = [prompt] * (batch or 1) if isinstance(prompt, str) else list(prompt)
+    size = model.config.image_size
+    latent = empty_latent(width or size, height or size, len(prompts), vae.config.latent_channels, vae.downsample_factor)
+    sampler = make_model_sampler(model, sampler) if isinstance(sampler, str) else sampler
+    context = encode_prompt(model, prompts)
+    uncond = encode_prompt(model, "", batch=len(prompts)) if cfg != 1 else None
+    trajectory = sample(model, sampler, initial_latent=latent, steps=steps, cfg=cfg, context=context,
+                        uncond_context=uncond, generator=make_generator(seed))
+    return decode(vae, trajectory.sample), trajectory
+
+
+def image_to_image(model, vae, picture, prompt: str, denoise: float = 0.6, seed: int = 0,
+                   steps: int = SamplingDefaults.steps, cfg: float = SamplingDefaults.cfg,
+                   sampler: str | Sampler = SamplingDefaults.sampler) -> tuple[torch.Tensor, Trajectory]:
+    """VAE Encode → KSampler (denoise < 1) → VAE Decode (SDEdit, Meng et al. 2022).
+
+    The picture is resized and centre-cropped to the model's size (with a warning if it changes)."""
+    latent = encode_image(vae, picture, size=model.config.image_size)
+    sampler = make_model_sampler(model, sampler) if isinstance(sampler, str) else sampler
+    context = encode_prompt(model, prompt)
+    uncond = encode_prompt(model, "") if cfg != 1 else None
+    trajectory = sample(model, sampler, initial_latent=latent, steps=steps, cfg=cfg, denoise=denoise,
+                        context=context, uncond_context=uncond, generator=make_generator(seed))
+    return decode(vae, trajectory.sample), trajectory
+
+
+__all__ = ["Trajectory", "sample", "start_timesteps", "make_generator", "empty_latent", "encode_prompt",
+           "encode_image", "decode", "SamplingDefaults", "make_model_sampler", "text_to_image", "image_to_image", "slerp"]

@@ -50,6 +50,10 @@ class VAETrainSettings:
     # LDM's KL weight (App. G: 1e-6 on summed losses); ours is per value, the same ratio.
     kl_weight: float = 1e-6
     seed: int = 0
+    # Fine-tune the decoder only (as Stable Diffusion's sd-vae-ft-mse did): the encoder, hence the
+    # latent space and its scaling factor, stay exactly as they were, so models trained on those
+    # latents keep working with the sharper decoder.
+    decoder_only: bool = False
     checkpoint_every: float = 60.0    # seconds between run checkpoints
     extra_metrics: dict = field(default_factory=dict)
 
@@ -62,7 +66,7 @@ class VAETrainSettings:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
 
 
-def _progress(step: int, elapsed: float, s: VAETrainSettings) -> float:
+def _progress(step: int, elapsed: float, s) -> float:
     parts = []
     if s.steps is not None:
         parts.append(step / s.steps)
@@ -131,8 +135,15 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
     if init_from is not None:
         init_vae = checkpoints.load_vae(init_from, config=config)
         vae.load_state_dict(init_vae.state_dict())
+    if settings.decoder_only:
+        if init_from is None:
+            raise ValueError("decoder_only fine-tunes an existing VAE: give init_from (--init) too")
+        frozen = [vae.encoder] + ([vae.quant_conv] if vae.quant_conv is not None else [])
+        for module in frozen:
+            module.requires_grad_(False)
+    trainable = [p for p in vae.parameters() if p.requires_grad]
     data = PhotoPatches(settings.patch_size, seed=settings.seed)
-    opt = torch.optim.Adam(vae.parameters(), lr=settings.lr)
+    opt = torch.optim.Adam(trainable, lr=settings.lr)
     run_path = Path(run_dir) / "last.safetensors" if run_dir is not None else None
     step, elapsed = 0, 0.0
     if resume:
@@ -151,13 +162,18 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
             for group in opt.param_groups:
                 group["lr"] = lr_at(_progress(step, time.perf_counter() - start, settings), settings.lr)
             x = data.batch(settings.batch_size)  # (B, 3, P, P) in [-1, 1]
-            recon, posterior = vae(x)
+            if settings.decoder_only:
+                with torch.no_grad():
+                    posterior = vae.encode(x)
+                recon = vae.decode(posterior.sample())
+            else:
+                recon, posterior = vae(x)
             mse = torch.mean((recon - x) ** 2)
             kl = posterior.kl().sum() / x.numel()
             loss = mse + settings.kl_weight * kl
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             step += 1
             losses.append(mse.item())
@@ -180,9 +196,12 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
         _save_run(run_path, vae, opt, step, elapsed, data, settings)
 
     vae.eval()
-    # LDM §4.3.2: the scaling factor is 1/std of the latents of the training data.
-    scale_data = PhotoPatches(settings.patch_size, seed=settings.seed + 1)
-    config.scaling_factor = compute_scaling_factor(vae, (scale_data.batch(16) for _ in range(8)))
+    if settings.decoder_only:
+        config.scaling_factor = init_vae.config.scaling_factor  # same encoder, same latents
+    else:
+        # LDM §4.3.2: the scaling factor is 1/std of the latents of the training data.
+        scale_data = PhotoPatches(settings.patch_size, seed=settings.seed + 1)
+        config.scaling_factor = compute_scaling_factor(vae, (scale_data.batch(16) for _ in range(8)))
     metrics = {"steps": step, "train_minutes": round(elapsed / 60, 2), "hardware": hardware(),
                "batch_size": settings.batch_size, "patch_size": settings.patch_size,
                "heldout_photo": HELD_OUT_PHOTO, "heldout_psnr": round(heldout_psnr(vae), 3),
@@ -194,3 +213,186 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
     if out is not None:
         checkpoints.save_vae(out, vae, metrics)
     return vae, metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# The text-to-image model: UNet + text encoder in the vae-f8c4 latent space
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class LDMTrainSettings:
+    steps: int | None = None           # stop after this many optimiser steps ...
+    minutes: float | None = 60.0       # ... or after this much training time, whichever comes first
+    batch_size: int = 64
+    lr: float = 6e-4                   # AdamW; high for a short run, with warm-up and cosine decay
+    dataset_size: int = 40_000         # captioned shapes, encoded to latents once before training
+    two_objects: float = 0.15          # share of two-object scenes
+    caption_dropout: float = 0.1       # captions replaced by '' so the model also learns p(z) (CFG)
+    ema_decay: float = 0.999           # the shipped weights are an exponential moving average
+    seed: int = 0
+    checkpoint_every: float = 60.0
+    extra_metrics: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.steps is None and self.minutes is None:
+            raise ValueError("give steps or minutes (or both) so training knows when to stop")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if not 0 <= self.caption_dropout < 1:
+            raise ValueError(f"caption_dropout is a probability in [0, 1), got {self.caption_dropout}")
+
+
+@torch.no_grad()
+def encode_shapes_dataset(vae: AutoencoderKL, dataset, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+    """Every picture of `dataset` (CaptionedShapes) → its scaled latent (N, c, h, w), float16.
+
+    Done once before training: the VAE is frozen, so re-encoding every epoch would waste the CPU."""
+    latents = []
+    for start in tqdm(range(0, len(dataset), batch_size), desc="encode shapes to latents", disable=not progress,
+                      unit="batch"):
+        images, _, _ = dataset.batch(range(start, min(start + batch_size, len(dataset))))
+        latents.append(vae.to_latent(images).half())
+    return torch.cat(latents)
+
+
+def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, vae: AutoencoderKL | None = None,
+              run_dir: str | Path | None = None, resume: bool = False, progress: bool = True, callback=None):
+    """Train the text-to-image model on captioned shapes in `vae`'s latent space (default vae-f8c4).
+
+    The loss is DDPM's simple loss (Ho et al. 2020, eq. 14) in latent space (LDM eq. 2):
+        L = ‖ε − ε̂(z_t, t, τ(y))‖²,  z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε,  t ~ U{0, …, T−1}
+    with τ(y) the text encoder, trained jointly. Writes fp16 EMA weights to `out`; returns (model, metrics)."""
+    from .data import CaptionedShapes
+    from .ldm import LatentDiffusion, LDMConfig
+
+    config = config or LDMConfig()
+    torch.manual_seed(settings.seed)
+    if vae is None:
+        vae = checkpoints.load_pretrained(config.vae, kind="vae")
+    run_dir = Path(run_dir) if run_dir is not None else None
+    dataset = CaptionedShapes(settings.dataset_size, size=config.image_size, seed=settings.seed,
+                              two_objects=settings.two_objects)
+    latents, captions = _load_or_encode(run_dir, vae, dataset, settings, progress)
+    model = LatentDiffusion(config).train()
+    ids = model.tokenizer(captions)  # (N, L)
+    empty_ids = model.tokenizer("")  # (1, L): the unconditional prompt
+    ema = LatentDiffusion(config).eval().requires_grad_(False)
+    ema.load_state_dict(model.state_dict())
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
+    schedule = model.schedule
+    generator = torch.Generator().manual_seed(settings.seed)
+
+    run_path = run_dir / "last.safetensors" if run_dir is not None else None
+    step, elapsed = 0, 0.0
+    if resume:
+        if run_path is None or not run_path.is_file():
+            raise FileNotFoundError(f"nothing to resume: no run checkpoint at {run_path}")
+        step, elapsed = _load_ldm_run(run_path, model, ema, opt, generator)
+
+    bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc="train ldm-shapes", unit="step")
+    interrupted, losses = False, []
+    last_save = time.perf_counter()
+    start = time.perf_counter() - elapsed
+    try:
+        while _progress(step, time.perf_counter() - start, settings) < 1.0:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(_progress(step, time.perf_counter() - start, settings), settings.lr)
+            # 1. a batch of clean latents z_0 and their captions (10 % replaced by the empty prompt)
+            index = torch.randint(0, len(latents), (settings.batch_size,), generator=generator)
+            z0 = latents[index].float()  # (B, c, h, w)
+            batch_ids = ids[index].clone()  # (B, L)
+            drop = torch.rand(settings.batch_size, generator=generator) < settings.caption_dropout
+            batch_ids[drop] = empty_ids
+            # 2. noise them to random timesteps (the forward process, in closed form)
+            t = torch.randint(0, schedule.num_train_timesteps, (settings.batch_size,), generator=generator)
+            noise = torch.randn(z0.shape, generator=generator)
+            z_t = schedule.q_sample(z0, t, noise)
+            # 3. predict the noise from z_t, t and the text; regress on the true noise
+            prediction = model.unet(z_t, t, model.text_encoder(batch_ids))
+            loss = torch.mean((prediction - noise) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            # 4. the EMA copy (warmed up: early on it follows the model closely)
+            decay = min(settings.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1 - decay)
+            losses.append(loss.item())
+            bar.update(1)
+            if step % 25 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
+                if callback is not None:
+                    callback(step, {"loss": float(np.mean(losses[-25:]))}, ema)
+            if run_path is not None and time.perf_counter() - last_save > settings.checkpoint_every:
+                _save_ldm_run(run_path, model, ema, opt, step, time.perf_counter() - start, generator, settings)
+                last_save = time.perf_counter()
+    except KeyboardInterrupt:
+        interrupted = True
+        bar.write(f"interrupted at step {step}: saving what was learned so far")
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    if run_path is not None:
+        _save_ldm_run(run_path, model, ema, opt, step, elapsed, generator, settings)
+
+    metrics = {"steps": step, "train_minutes": round(elapsed / 60, 2), "hardware": hardware(),
+               "batch_size": settings.batch_size, "dataset_size": settings.dataset_size,
+               "two_objects": settings.two_objects, "caption_dropout": settings.caption_dropout,
+               "ema_decay": settings.ema_decay, "final_loss": round(float(np.mean(losses[-100:])), 5) if losses else None,
+               "vae": config.vae, "interrupted": interrupted}
+    metrics.update(settings.extra_metrics)
+    if out is not None:
+        checkpoints.save_ldm(out, ema, metrics)
+    ema.metrics = metrics
+    return ema, metrics
+
+
+def _load_or_encode(run_dir, vae, dataset, settings, progress):
+    """(latents (N, c, h, w) float16, captions) of the dataset; cached in the run directory."""
+    key = json.dumps({"n": len(dataset), "seed": settings.seed, "two_objects": settings.two_objects,
+                      "size": dataset.size, "vae": vae.config.to_json()}, sort_keys=True)
+    path = run_dir / "latents.safetensors" if run_dir is not None else None
+    if path is not None and path.is_file():
+        tensors, meta = checkpoints.load_checkpoint(path, kind="ldm-latents")
+        if meta.get("key") == key:
+            return tensors["latents"], json.loads(meta["captions"])
+    latents = encode_shapes_dataset(vae, dataset, progress=progress)
+    captions = [dataset.scene_and_caption(i)[1] for i in range(len(dataset))]
+    if path is not None:
+        checkpoints.save_checkpoint(path, {"latents": latents}, "ldm-latents", "{}",
+                                    extra={"key": key, "captions": json.dumps(captions)})
+    return latents, captions
+
+
+def _save_ldm_run(path: Path, model, ema, opt, step: int, elapsed: float, generator: torch.Generator,
+                  settings: LDMTrainSettings) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+    for index, state in opt.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+    tensors["rng.generator"] = generator.get_state()
+    extra = {"step": str(step), "elapsed": repr(elapsed),
+             "settings": json.dumps({k: v for k, v in settings.__dict__.items() if k != "extra_metrics"})}
+    checkpoints.save_checkpoint(path, tensors, "ldm-train", model.config.to_json(), extra=extra)
+
+
+def _load_ldm_run(path: Path, model, ema, opt, generator: torch.Generator) -> tuple[int, float]:
+    tensors, meta = checkpoints.load_checkpoint(path, kind="ldm-train")
+    if meta["config"] != json.loads(model.config.to_json()):
+        raise checkpoints.CheckpointError(f"{path} was trained with another model config: {meta['config']}")
+    checkpoints.load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
+    checkpoints.load_state_into(ema, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, str(path))
+    state = opt.state_dict()
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state["state"].setdefault(int(index), {})[name] = value
+    opt.load_state_dict(state)
+    generator.set_state(tensors["rng.generator"])
+    return int(meta["step"]), float(meta["elapsed"])

@@ -112,14 +112,26 @@ def test_bad_inputs():
         sample(zero_model, sampler, steps=3)
     with pytest.raises(ValueError, match="needs an initial_latent"):
         sample(zero_model, sampler, latent_shape=(1, 2), steps=3, denoise=0.5)
-    with pytest.raises(ValueError, match="denoise must be in"):
-        sample(zero_model, sampler, initial_latent=torch.zeros(1, 2), steps=3, denoise=0.0)
+    for denoise in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="denoise must be in"):
+            sample(zero_model, sampler, initial_latent=torch.zeros(1, 2), steps=3, denoise=denoise)
+    for cfg in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="cfg must be a number"):
+            sample(zero_model, sampler, latent_shape=(1, 2), steps=3, cfg=cfg)
     with pytest.raises(ValueError, match="exceeds the 1000 training steps"):
         sample(zero_model, sampler, initial_latent=torch.zeros(1, 2), steps=600, denoise=0.5)
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         sample(zero_model, sampler, latent_shape=(1, 2), steps=0)
     with pytest.raises(ValueError, match=r"model output is \(1, 3\), sample x_t is \(1, 2\)"):
         sample(lambda x, t, c: torch.zeros(1, 3), sampler, latent_shape=(1, 2), steps=3)
+
+
+def test_denoise_zero_keeps_the_initial_latent_and_calls_no_model():
+    calls = []
+    latent = torch.randn(1, 2)
+    trajectory = sample(lambda x, t, c: calls.append(t) or x, make_sampler("ddim", SCHEDULE),
+                        initial_latent=latent, steps=5, denoise=0.0)
+    assert calls == [] and torch.equal(trajectory.sample, latent) and len(trajectory) == 0
 
 
 def test_nan_from_the_model_names_the_step():

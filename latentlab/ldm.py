@@ -1,0 +1,84 @@
+"""A text-to-image latent diffusion model: the UNet and the text encoder, and what ties them together.
+
+    LatentDiffusion
+      ├─ text_encoder: prompt → context (B, L, D)                    (latentlab.text)
+      ├─ unet:         (z_t, t, context) → ε̂                         (latentlab.unet)
+      ├─ schedule:     the noise schedule it was trained with        (latentlab.schedules)
+      └─ config.vae:   the name of the VAE whose latent space it lives in (the VAE is separate:
+                       like Stable Diffusion, the model never sees a pixel)
+
+The model is a plain callable `model(x_t, t, context)`, so `latentlab.pipeline.sample` runs it
+with any sampler.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .schedules import NoiseSchedule
+from .text import TextConfig, TextEncoder
+from .unet import UNet, UNetConfig
+
+
+@dataclass
+class LDMConfig:
+    unet: UNetConfig = field(default_factory=UNetConfig.shapes)
+    text: TextConfig = field(default_factory=TextConfig)
+    schedule: str = "scaled_linear"   # Stable Diffusion v1's β schedule (LDM's "linear" in √β)
+    num_train_timesteps: int = 1000
+    prediction_type: str = "epsilon"  # the UNet predicts the noise ε, as SD v1 does
+    vae: str = "vae-f8c4"             # the latent space it was trained in
+    image_size: int = 128             # pixels; 128 / 8 = 16×16 latents
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // 8
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LDMConfig:
+        d = dict(d)
+        return cls(unet=UNetConfig.from_dict(d.pop("unet")), text=TextConfig.from_dict(d.pop("text")), **d)
+
+    @classmethod
+    def tiny(cls) -> LDMConfig:
+        """For tests: a small UNet and a one-layer text encoder of width 32."""
+        return cls(unet=UNetConfig.tiny(), text=TextConfig(width=32, layers=1, heads=2))
+
+
+class LatentDiffusion(nn.Module):
+    """UNet + text encoder + schedule. Call it like the UNet: model(x_t, t, context) → ε̂."""
+
+    def __init__(self, config: LDMConfig):
+        super().__init__()
+        if config.unet.context_dim != config.text.width:
+            raise ValueError(f"the UNet reads context of width {config.unet.context_dim} but the text encoder "
+                             f"writes {config.text.width}")
+        self.config = config
+        self.unet = UNet(config.unet)
+        self.text_encoder = TextEncoder(config.text)
+        self.schedule = NoiseSchedule.from_name(config.schedule, config.num_train_timesteps)
+
+    @property
+    def tokenizer(self):
+        return self.text_encoder.tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.conv_in.weight.device
+
+    def forward(self, x_t: torch.Tensor, t, context: torch.Tensor) -> torch.Tensor:
+        return self.unet(x_t, t, context)
+
+    def encode_prompt(self, prompts: str | list[str]) -> torch.Tensor:
+        """Prompt(s) → (B, L, D) context. '' is the unconditional prompt of classifier-free guidance."""
+        return self.text_encoder.encode(prompts)
+
+
+__all__ = ["LDMConfig", "LatentDiffusion"]
