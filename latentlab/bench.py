@@ -22,7 +22,11 @@ WIDGET_APPS = {
     "compression": "latentlab.widgets.compression",
     "channels": "latentlab.widgets.channels",
     "trajectory2d": "latentlab.widgets.trajectory2d",
+    "trajectory": "latentlab.widgets.trajectory",
     "schedule": "latentlab.widgets.schedule",
+    "cross_attention": "latentlab.widgets.cross_attention",
+    "img2img": "latentlab.widgets.img2img",
+    "interpolate": "latentlab.widgets.interpolate",
 }
 
 
@@ -88,3 +92,35 @@ def bench_widgets(keys: list[str] | None = None, repeats: int = 10, size: int = 
         result["median_ms"][key] = round(statistics.median(times), 2)
         result["all_ms"][key] = [round(t, 2) for t in times]
     return result
+
+
+def bench_sample(images: int = 16, steps: int = 20, repeats: int = 3, model=None, vae=None,
+                 threads: int | None = None) -> dict:
+    """Seconds to make `images` pictures with the shipped text-to-image model (DDIM, `steps` steps,
+    the default CFG, decode included), median of `repeats` runs after a warm-up; and the seconds
+    of one new picture (what a student waits for after changing the prompt)."""
+    from .checkpoints import load_pretrained
+    from .device import describe_device
+    from .pipeline import SamplingDefaults, text_to_image
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    model = model if model is not None else load_pretrained("ldm-shapes", kind="ldm")
+    vae = vae if vae is not None else load_pretrained(model.config.vae, kind="vae")
+    device = next(model.parameters()).device
+    prompts = [f"a {c} circle on a white background" for c in ("red", "blue", "green", "black")] * (images // 4 + 1)
+    text_to_image(model, vae, prompts[:images], steps=2)  # warm-up: kernels, allocations
+
+    def timed(batch_prompts) -> float:
+        start = time.perf_counter()
+        text_to_image(model, vae, batch_prompts, seed=1, steps=steps, sampler="ddim")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    batch = [timed(prompts[:images]) for _ in range(repeats)]
+    single = [timed(["a small red star on a blue background, top left"]) for _ in range(repeats)]
+    return {"images": images, "steps": steps, "seconds": round(statistics.median(batch), 3),
+            "one_image_seconds": round(statistics.median(single), 3), "sampler": "ddim",
+            "cfg": SamplingDefaults().cfg, "size": model.config.image_size,
+            "device": describe_device(device), "threads": torch.get_num_threads()}

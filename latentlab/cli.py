@@ -66,6 +66,64 @@ def _cmd_train_ldm(args) -> int:
     return 0
 
 
+def _cmd_train_evaluator(args) -> int:
+    import time
+
+    from .evaluate import evaluator_accuracy, save_shapes_evaluator, train_shapes_evaluator
+    from .train import hardware
+
+    start = time.perf_counter()
+    model = train_shapes_evaluator(steps=args.steps, pool=args.pool, seed=args.seed)
+    minutes = (time.perf_counter() - start) / 60
+    accuracy = evaluator_accuracy(model)
+    metrics = {"steps": args.steps, "pool": args.pool, "seed": args.seed, "train_minutes": round(minutes, 2),
+               "hardware": hardware(), "heldout_accuracy": accuracy, "heldout_seed": 10_001,
+               "command": " ".join(["latentlab", *args.argv])}
+    out = Path(args.out) if args.out else Path("runs") / "shapes-evaluator.safetensors"
+    save_shapes_evaluator(out, model, metrics)
+    print(json.dumps({"out": str(out), **metrics}, indent=2))
+    return 0
+
+
+def _cmd_bench_sample(args) -> int:
+    from .bench import bench_sample
+
+    result = bench_sample(images=args.images, steps=args.steps, repeats=args.repeats, threads=args.threads)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_eval_ldm(args) -> int:
+    from .checkpoints import load_ldm, load_pretrained, shipped_models
+    from .evaluate import evaluator_accuracy, load_shapes_evaluator, prompt_adherence
+    from .pipeline import SamplingDefaults
+
+    model = load_pretrained(args.model, kind="ldm") if args.model in shipped_models() else load_ldm(args.model)
+    vae = load_pretrained(model.config.vae, kind="vae")
+    evaluator = load_shapes_evaluator()
+    defaults = SamplingDefaults()
+    settings = {"sampler": args.sampler or defaults.sampler, "steps": args.steps or defaults.steps,
+                "cfg": defaults.cfg if args.cfg is None else args.cfg, "samples": args.samples, "seed": args.seed}
+    accuracy = evaluator_accuracy(evaluator)
+    adherence = prompt_adherence(model, vae, evaluator, n=args.samples, sampler=settings["sampler"],
+                                 steps=settings["steps"], cfg=settings["cfg"], seed=args.seed, progress=not args.json)
+    result = {"model": args.model, "evaluator_accuracy": accuracy, "adherence": adherence, "settings": settings}
+    if args.table_samples > 0:
+        table = []
+        for cfg in (1.0, 3.0, 5.0, 7.5):
+            for steps in (10, 20, 50):
+                row = prompt_adherence(model, vae, evaluator, n=args.table_samples, sampler=settings["sampler"],
+                                       steps=steps, cfg=cfg, seed=args.seed, progress=not args.json)
+                table.append({"cfg": cfg, "steps": steps, "joint": row["joint"], "shape": row["shape"],
+                              "color": row["color"], "background": row["background"]})
+        result["table"] = table
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
 def _load_model(args):
     """(name, vae) from --sd-vae (a diffusers-layout SD VAE) or --model (shipped name or latentlab file)."""
     from .evaluate import resolve_vae
@@ -189,12 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     ldm.add_argument("--steps", type=int, default=None, help="optimiser steps (reproducible)")
     ldm.add_argument("--batch-size", type=int, default=64)
     ldm.add_argument("--lr", type=float, default=6e-4)
-    ldm.add_argument("--dataset-size", type=int, default=40_000)
+    ldm.add_argument("--dataset-size", type=int, default=24_000)
     ldm.add_argument("--seed", type=int, default=0)
     ldm.add_argument("--out", help="where to write the fp16 model (default runs/ldm-shapes.safetensors)")
     ldm.add_argument("--run-dir", help="resumable run checkpoints and the latent cache (default runs/ldm-shapes)")
     ldm.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
     ldm.set_defaults(func=_cmd_train_ldm)
+
+    def add_ldm_eval(sub_parsers):
+        p = sub_parsers.add_parser("ldm", help="prompt adherence of a text-to-image model, read by the shapes evaluator")
+        p.add_argument("--model", default="ldm-shapes", help="a shipped model name or a latentlab .safetensors file")
+        p.add_argument("--samples", type=int, default=256, help="pictures at the default settings")
+        p.add_argument("--table-samples", type=int, default=128,
+                       help="pictures per cell of the CFG × steps table (0: no table)")
+        p.add_argument("--sampler", default=None)
+        p.add_argument("--steps", type=int, default=None)
+        p.add_argument("--cfg", type=float, default=None)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", action="store_true", help="one JSON object on stdout, no progress bars")
+        p.set_defaults(func=_cmd_eval_ldm)
+
+    evaluator = train_sub.add_parser("evaluator", help="train the shapes evaluator (reads shape, colour, background)")
+    evaluator.add_argument("--steps", type=int, default=1000)
+    evaluator.add_argument("--pool", type=int, default=8000, help="real pictures drawn once for training")
+    evaluator.add_argument("--seed", type=int, default=1)
+    evaluator.add_argument("--out", help="default runs/shapes-evaluator.safetensors")
+    evaluator.set_defaults(func=_cmd_train_evaluator)
 
     def add_model_options(p):
         p.add_argument("--model", default="vae-f8c4",
@@ -206,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_sub = evaluate.add_subparsers(dest="what", required=True)
     eval_vae = eval_sub.add_parser("vae", help="PSNR/SSIM of a VAE on a folder of images, with codec baselines")
     add_model_options(eval_vae)
+    add_ldm_eval(eval_sub)
     eval_vae.add_argument("--images", required=True, help="folder of images (used at full size)")
     eval_vae.add_argument("--json", action="store_true", help="print one JSON object")
     eval_vae.add_argument("--per-image", action="store_true", help="include every image's figures in the JSON")
@@ -228,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench_widgets.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     bench_widgets.add_argument("--json", action="store_true", help="print one JSON object")
     bench_widgets.set_defaults(func=_cmd_bench_widgets)
+    bench_sample = bench_sub.add_parser("sample", help="seconds for 16 text-to-image pictures (20 DDIM steps, decode included)")
+    bench_sample.add_argument("--images", type=int, default=16)
+    bench_sample.add_argument("--steps", type=int, default=20)
+    bench_sample.add_argument("--repeats", type=int, default=3)
+    bench_sample.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    bench_sample.add_argument("--json", action="store_true", help="print one JSON object")
+    bench_sample.set_defaults(func=_cmd_bench_sample)
     return parser
 
 

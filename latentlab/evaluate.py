@@ -293,3 +293,43 @@ def save_shapes_evaluator(path, model: ShapesEvaluator, metrics: dict) -> Path:
     width = model.features[0].out_channels
     return save_checkpoint(path, model.state_dict(), "shapes-evaluator", f'{{"width": {width}}}', metrics,
                            dtype=torch.float16)
+
+
+def adherence_prompts(n: int, seed: int = 20_000) -> list:
+    """`n` one-object scenes with full captions (size, colour, shape, background, position):
+    the prompts of `prompt_adherence`, from a seed the training set never uses."""
+    from .data import CaptionedShapes
+
+    data = CaptionedShapes(n, seed=seed, drop=0.0)
+    return [data.scene_and_caption(i) for i in range(n)]
+
+
+@torch.no_grad()
+def prompt_adherence(model, vae, evaluator: ShapesEvaluator, n: int = 256, sampler: str | None = None,
+                     steps: int | None = None, cfg: float | None = None, seed: int = 0, batch_size: int = 32,
+                     progress: bool = True) -> dict:
+    """Generate one picture per prompt for `n` held-out prompts and read them back with the evaluator.
+
+    Returns {"shape": …, "color": …, "background": …, "size": …, "position": …, "joint": …} as
+    fractions, where joint = shape and colour both right (the issue's bar), plus "samples"."""
+    from .pipeline import SamplingDefaults, text_to_image
+
+    defaults = SamplingDefaults()
+    sampler, steps, cfg = sampler or defaults.sampler, steps or defaults.steps, defaults.cfg if cfg is None else cfg
+    items = adherence_prompts(n)
+    hits = {name: [] for name in ("shape", "color", "background", "size", "position", "joint")}
+    for start in tqdm(range(0, n, batch_size), desc=f"adherence {sampler} {steps} steps cfg {cfg}",
+                      disable=not progress, unit="batch"):
+        batch = items[start:start + batch_size]
+        pictures, _ = text_to_image(model, vae, [caption for _, caption in batch], seed=seed + start,
+                                    steps=steps, cfg=cfg, sampler=sampler)
+        for (scene, _), read in zip(batch, evaluator.predict(pictures)):
+            obj = scene.objects[0]
+            truth = {"shape": obj.shape, "color": obj.color, "background": scene.background,
+                     "size": obj.size, "position": obj.position}
+            for name, value in truth.items():
+                hits[name].append(read[name] == value)
+            hits["joint"].append(read["shape"] == obj.shape and read["color"] == obj.color)
+    result = {name: round(float(np.mean(v)), 4) for name, v in hits.items()}
+    result["samples"] = n
+    return result

@@ -519,3 +519,503 @@ __all__ = ["Mistake", "CheckResult", "check", "check_q_sample", "check_alpha_bar
            "reparameterise_reference", "gaussian_kl_reference", "scaling_factor_reference",
            "COMPRESSION_RATIO_MISTAKES", "BITS_PER_PIXEL_MISTAKES", "REPARAMETERISE_MISTAKES",
            "GAUSSIAN_KL_MISTAKES", "SCALING_FACTOR_MISTAKES"]
+
+
+# =============================================================================================
+# --- lesson 04: the UNet ---
+# =============================================================================================
+
+
+def timestep_embedding_reference(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """[cos(t·ω_k), sin(t·ω_k)] with ω_k = 10000^(−k/(dim/2)), k = 0…dim/2−1 (latentlab.blocks). t (B,) → (B, dim)"""
+    from .blocks import timestep_embedding
+
+    return timestep_embedding(t, dim)
+
+
+def _timestep_inputs(generator: torch.Generator) -> dict:
+    dim = 2 * int(torch.randint(4, 33, (1,), generator=generator))  # 8…64, even
+    return dict(t=torch.randint(0, 1000, (5,), generator=generator).float(), dim=dim)
+
+
+def _embedding_wrong(denominator: str = "half", sign: float = -1.0, order: str = "cos_sin", t_scale: float = 1.0):
+    def fn(t, dim):
+        half = dim // 2
+        k = torch.arange(half, dtype=torch.float64)
+        divide = {"half": half, "dim": dim, "half_minus_one": half - 1}[denominator]
+        freqs = torch.exp(sign * math.log(10000.0) * k / divide)  # (half,)
+        angles = t.double()[:, None] * t_scale * freqs[None, :]  # (B, half)
+        if order == "interleaved":
+            return torch.stack([torch.cos(angles), torch.sin(angles)], dim=-1).flatten(1).float()
+        first, second = (torch.cos(angles), torch.sin(angles)) if order == "cos_sin" else (torch.sin(angles), torch.cos(angles))
+        return torch.cat([first, second], dim=-1).float()
+    return fn
+
+
+TIMESTEP_EMBEDDING_MISTAKES = [
+    Mistake("sin before cos", "Stable Diffusion (and latentlab) put the cosines first: torch.cat([cos, sin], dim=-1). "
+            "The original Transformer used sin first; both work, but weights trained with one need that one.",
+            _embedding_wrong(order="sin_cos")),
+    Mistake("cos and sin interleaved", "put all dim/2 cosines first, then all dim/2 sines (torch.cat on the last "
+            "dimension), not cos, sin, cos, sin, …", _embedding_wrong(order="interleaved")),
+    Mistake("frequencies spread over dim instead of dim/2", "there are dim/2 frequencies ω_k = 10000^(−k/(dim/2)), "
+            "k = 0…dim/2−1: divide k by dim/2, so the slowest one is nearly 1/10000.", _embedding_wrong(denominator="dim")),
+    Mistake("the (dim/2 − 1) denominator", "divide k by dim/2, not dim/2 − 1 (that variant, diffusers' "
+            "downscale_freq_shift=1, ends exactly at 1/10000; SD uses dim/2).", _embedding_wrong(denominator="half_minus_one")),
+    Mistake("frequencies that grow instead of shrink", "ω_k = 10000^(−k/(dim/2)) = exp(−ln(10000)·k/(dim/2)): "
+            "mind the minus sign; the first frequency is 1, the others are slower.", _embedding_wrong(sign=1.0)),
+    Mistake("t divided by 1000", "the embedding takes the raw timestep (0…999); the fastest frequency, 1 radian per "
+            "step, is what tells neighbouring steps apart.", _embedding_wrong(t_scale=1e-3)),
+]
+
+
+def check_timestep_embedding(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: timestep_embedding(t, dim) → (B, dim) sinusoidal embedding of t (B,)."""
+    # atol 1e-3: angles reach 1000 rad, so float32 rounding of ω_k moves cos/sin by ~1e-4.
+    return _check_written(student_fn, timestep_embedding_reference, _timestep_inputs, TIMESTEP_EMBEDDING_MISTAKES,
+                          name="timestep_embedding", atol=1e-3, rtol=1e-3, **kwargs)
+
+
+def level_shapes_reference(config, batch: int, height: int, width: int) -> list[tuple[int, int, int, int]]:
+    """The feature map's shape at the end of each down level of a UNet(config) for a (batch, c, height, width)
+    latent, before that level's Downsample: level l has block_channels[l] channels at height/2^l × width/2^l."""
+    return [(batch, channels, height // 2**level, width // 2**level)
+            for level, channels in enumerate(config.block_channels)]
+
+
+def _level_shapes_inputs(generator: torch.Generator) -> dict:
+    from .unet import UNetConfig
+
+    def pick(low: int, high: int) -> int:
+        return int(torch.randint(low, high, (1,), generator=generator))
+
+    levels = pick(2, 5)
+    config = UNetConfig(in_channels=[3, 4, 16][pick(0, 3)], block_channels=tuple(8 * pick(1, 13) for _ in range(levels)),
+                        attention_levels=tuple(bool(pick(0, 2)) for _ in range(levels)), heads=2, context_dim=32,
+                        norm_groups=8)
+    f = 2 ** (levels - 1)
+    height = f * pick(1, 7)
+    width = f * pick(1, 7)
+    width = width + f if width == height else width  # a non-square latent: height and width must not be swapped
+    return dict(config=config, batch=pick(1, 5), height=height, width=width)
+
+
+def _level_shapes_wrong(halvings: int = 0, with_batch: bool = True, swap: bool = False, channels: str = "config"):
+    def fn(config, batch, height, width):
+        shapes = []
+        for level, level_width in enumerate(config.block_channels):
+            C = {"config": level_width, "latent": config.in_channels,
+                 "doubling": config.block_channels[0] * 2**level}[channels]
+            H, W = height // 2 ** (level + halvings), width // 2 ** (level + halvings)
+            H, W = (W, H) if swap else (H, W)
+            shapes.append((batch, C, H, W) if with_batch else (C, H, W))
+        return shapes
+    return fn
+
+
+LEVEL_SHAPES_MISTAKES = [
+    Mistake("one halving too many", "'down l' is measured before that level's Downsample: level 0 keeps the latent's "
+            "h×w, level l is h/2^l × w/2^l.", _level_shapes_wrong(halvings=1)),
+    Mistake("the batch dimension left out", "PyTorch feature maps are (B, C, H, W): keep the batch in front.",
+            _level_shapes_wrong(with_batch=False)),
+    Mistake("height and width swapped", "the order is (B, C, H, W): height before width.", _level_shapes_wrong(swap=True)),
+    Mistake("the latent's channels at every level", "conv_in maps the c latent channels to block_channels[0]; each "
+            "level then has its own width, config.block_channels[l].", _level_shapes_wrong(channels="latent")),
+    Mistake("channels doubled at every level", "the textbook UNet doubles the channels per level, but the widths are "
+            "whatever config.block_channels says (ldm-shapes: 64, 128, 128).", _level_shapes_wrong(channels="doubling")),
+]
+
+
+def check_level_shapes(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: level_shapes(config, batch, height, width) → [(B, C, H, W) at the end of each down level]."""
+    return _check_written(student_fn, level_shapes_reference, _level_shapes_inputs, LEVEL_SHAPES_MISTAKES,
+                          name="level_shapes", atol=0, rtol=0, **kwargs)
+
+
+def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(Q Kᵀ / √d) V (LDM §3.3; Vaswani et al. 2017, eq. 1), softmax over the keys.
+    q (B, heads, N, d), k and v (B, heads, M, d) → (B, heads, N, d)"""
+    d = q.shape[-1]
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d), dim=-1)  # (B, heads, N, M)
+    return weights @ v
+
+
+def _attention_inputs(generator: torch.Generator) -> dict:
+    """Queries, keys and values with N, M and d all different, so a mixed-up axis cannot hide."""
+    d = 8 * int(torch.randint(1, 4, (1,), generator=generator))  # 8, 16 or 24
+    N = int(torch.randint(5, 13, (1,), generator=generator))
+    M = N + int(torch.randint(1, 4, (1,), generator=generator))
+    M = M + 1 if M == d else M
+    return dict(q=2 * torch.randn(2, 3, N, d, generator=generator), k=2 * torch.randn(2, 3, M, d, generator=generator),
+                v=torch.randn(2, 3, M, d, generator=generator))
+
+
+def _attention_wrong(scale: str = "sqrt_d", softmax_dim: int | None = -1, weights_only: bool = False):
+    def fn(q, k, v):
+        d, M = q.shape[-1], k.shape[-2]
+        scores = q @ k.transpose(-1, -2)  # (B, heads, N, M)
+        scores = scores / {"sqrt_d": math.sqrt(d), "none": 1.0, "d": d, "sqrt_m": math.sqrt(M)}[scale]
+        weights = scores if softmax_dim is None else torch.softmax(scores, dim=softmax_dim)
+        return weights if weights_only else weights @ v
+    return fn
+
+
+ATTENTION_MISTAKES = [
+    Mistake("the 1/√d scaling left out", "divide the scores by √d (d = q.shape[-1]) before the softmax: without it "
+            "the dot products of long vectors grow large and the softmax saturates on one key.", _attention_wrong(scale="none")),
+    Mistake("scores divided by d instead of √d", "the scale is 1/√d: a dot product of d unit-variance terms has "
+            "standard deviation √d.", _attention_wrong(scale="d")),
+    Mistake("scores divided by √(number of keys)", "d is the length of each query/key vector, q.shape[-1], not the "
+            "number of keys.", _attention_wrong(scale="sqrt_m")),
+    Mistake("the softmax over the queries", "each query distributes its attention over the keys: softmax(..., dim=-1), "
+            "so every row of the (N, M) weights sums to 1.", _attention_wrong(softmax_dim=-2)),
+    Mistake("the softmax left out", "the scores become weights through a softmax over the keys (dim=-1).",
+            _attention_wrong(softmax_dim=None)),
+    Mistake("the weights returned instead of weights·V", "the output mixes the values: return weights @ v, "
+            "shaped like q, (B, heads, N, d).", _attention_wrong(weights_only=True)),
+]
+
+
+def check_attention(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: attention(q, k, v) → softmax(Q Kᵀ/√d) V, (B, heads, N, d)."""
+    return _check_written(student_fn, attention_reference, _attention_inputs, ATTENTION_MISTAKES,
+                          name="attention", **kwargs)
+
+
+__all__ += ["check_timestep_embedding", "check_level_shapes", "check_attention", "timestep_embedding_reference",
+            "level_shapes_reference", "attention_reference", "TIMESTEP_EMBEDDING_MISTAKES", "LEVEL_SHAPES_MISTAKES",
+            "ATTENTION_MISTAKES"]
+
+
+# --- lesson 06: latent diffusion ---
+
+
+def latent_shape_reference(width: int, height: int, batch: int, channels: int, factor: int) -> tuple[int, ...]:
+    """ComfyUI's Empty Latent Image for a width × height picture: (batch, c, height/f, width/f).
+
+    PyTorch puts the height before the width, although ComfyUI asks for the width first."""
+    return (batch, channels, height // factor, width // factor)
+
+
+def _latent_shape_inputs(generator: torch.Generator) -> dict:
+    """A VAE geometry (f, c), a picture that f divides, never square (so a swap shows), a batch."""
+    factor, channels = [(8, 4), (4, 3), (16, 16), (8, 16)][int(torch.randint(4, (1,), generator=generator))]
+    width = factor * int(torch.randint(4, 64, (1,), generator=generator))
+    height = factor * int(torch.randint(4, 64, (1,), generator=generator))
+    height = height + factor if height == width else height
+    return dict(width=width, height=height, batch=int(torch.randint(1, 5, (1,), generator=generator)),
+                channels=channels, factor=factor)
+
+
+LATENT_SHAPE_MISTAKES = [
+    Mistake("width and height swapped", "PyTorch tensors are (B, C, H, W): the height comes before the width, "
+            "even though ComfyUI's Empty Latent Image asks for the width first.",
+            lambda width, height, batch, channels, factor: (batch, channels, width // factor, height // factor)),
+    Mistake("the factor f left out", "the VAE shrinks each side f times: the latent is (H/f) × (W/f).",
+            lambda width, height, batch, channels, factor: (batch, channels, height, width)),
+    Mistake("each side divided by f²", "f is per side: H/f and W/f. The number of positions falls f² times "
+            "because both sides shrink.",
+            lambda width, height, batch, channels, factor: (batch, channels, height // factor**2, width // factor**2)),
+    Mistake("3 colour channels instead of the latent's c", "a latent has the VAE's c channels (4 for SD v1 and "
+            "vae-f8c4), not RGB's 3.",
+            lambda width, height, batch, channels, factor: (batch, 3, height // factor, width // factor)),
+    Mistake("the batch dimension left out", "the sampler works on a batch: the latent is 4-D, "
+            "(batch, c, H/f, W/f).",
+            lambda width, height, batch, channels, factor: (channels, height // factor, width // factor)),
+]
+
+
+def check_latent_shape(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: latent_shape(width, height, batch, channels, factor) → the 4 integers of the latent's shape."""
+    quiet = kwargs.pop("quiet", False)
+    result = _check_written(student_fn, latent_shape_reference, _latent_shape_inputs, LATENT_SHAPE_MISTAKES,
+                            name="latent_shape", atol=0, rtol=0, quiet=True, **kwargs)
+    if result.passed:
+        got = student_fn(**_latent_shape_inputs(torch.Generator().manual_seed(0)))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in got):
+            return _report(f"❌ latent_shape: the right sizes, but not all integers ({tuple(got)}). Hint: use // "
+                           "(integer division): torch.zeros refuses a shape of floats.", False,
+                           "floats in the shape", quiet)
+    return _report(result.message, result.passed, result.mistake, quiet)
+
+
+def img2img_steps_reference(steps: int, denoise: float) -> tuple[int, int]:
+    """ComfyUI's KSampler at `denoise` < 1 → (steps the sampler is set up for, steps that run):
+    the schedule has int(steps / denoise) steps and only its last `steps` run."""
+    return int(steps / denoise), steps
+
+
+def _img2img_steps_inputs(generator: torch.Generator) -> dict:
+    return dict(steps=int(torch.randint(4, 51, (1,), generator=generator)),
+                denoise=round(0.1 + 0.85 * torch.rand(1, generator=generator).item(), 2))
+
+
+IMG2IMG_STEPS_MISTAKES = [
+    Mistake("diffusers' and AUTOMATIC1111's convention", "those set the sampler up for `steps` and run "
+            "int(steps · strength) of them. ComfyUI's KSampler sets it up for int(steps / denoise) and runs all "
+            "`steps`: you get the number of steps you ask for.",
+            lambda steps, denoise: (steps, int(steps * denoise))),
+    Mistake("the two numbers swapped", "return (steps the sampler is set up for, steps that run): the schedule is "
+            "the longer one, int(steps / denoise).", lambda steps, denoise: (steps, int(steps / denoise))),
+    Mistake("rounding instead of truncating", "ComfyUI uses int(), which truncates: int(20 / 0.3) = 66, "
+            "not 67.", lambda steps, denoise: (round(steps / denoise), steps)),
+    Mistake("a schedule of steps · denoise", "the schedule is *longer* than the steps that run: the first "
+            "(1 − denoise) of it is skipped, so it has int(steps / denoise) steps.",
+            lambda steps, denoise: (int(steps * denoise), steps)),
+]
+
+
+def check_img2img_steps(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: img2img_steps(steps, denoise) → (steps of the schedule, steps that run), two ints."""
+    return _check_written(student_fn, img2img_steps_reference, _img2img_steps_inputs, IMG2IMG_STEPS_MISTAKES,
+                          name="img2img_steps", atol=0, rtol=0, trials=5, **kwargs)
+
+
+def slerp_reference(a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
+    """The package's `pipeline.slerp`: (sin((1−w)θ)·a + sin(wθ)·b) / sin θ, cos θ = a·b / (‖a‖‖b‖)."""
+    from .pipeline import slerp
+
+    return slerp(a, b, weight)
+
+
+def _slerp_inputs(generator: torch.Generator) -> dict:
+    """Two noises of one latent's shape (norms a little apart) and a weight strictly inside (0, 1)."""
+    scale = 0.8 + 0.45 * torch.rand(1, generator=generator).item()
+    return dict(a=torch.randn(1, 4, 8, 8, generator=generator), b=torch.randn(1, 4, 8, 8, generator=generator) * scale,
+                weight=0.1 + 0.8 * torch.rand(1, generator=generator).item())
+
+
+def _angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.arccos((a.flatten() @ b.flatten() / (a.norm() * b.norm())).clamp(-1, 1))
+
+
+def _nlerp(a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
+    line = torch.lerp(a, b, weight)
+    return line * ((1 - weight) * a.norm() + weight * b.norm()) / line.norm()
+
+
+SLERP_MISTAKES = [
+    Mistake("a straight line (lerp)", "(1−w)·a + w·b cuts through the inside of the sphere. slerp weights a and b "
+            "by sin((1−w)θ)/sin θ and sin(wθ)/sin θ, with cos θ = a·b / (‖a‖·‖b‖).",
+            lambda a, b, weight: torch.lerp(a, b, weight)),
+    Mistake("the weight measured from b", "weight 0 must give a and weight 1 must give b: a is multiplied by "
+            "sin((1−w)θ), b by sin(wθ).", lambda a, b, weight: slerp_reference(a, b, 1 - weight)),
+    Mistake("the division by sin θ left out", "without it the two weights do not add up to the arc: divide "
+            "(sin((1−w)θ)·a + sin(wθ)·b) by sin θ.",
+            lambda a, b, weight: torch.sin((1 - weight) * _angle(a, b)) * a + torch.sin(weight * _angle(a, b)) * b),
+    Mistake("a normalised lerp (nlerp)", "rescaling the straight line fixes its norm but not its speed: the "
+            "points bunch up in the middle. slerp's weights come from angles: sin((1−w)θ) and sin(wθ).", _nlerp),
+]
+
+
+def check_slerp(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: my_slerp(a, b, weight) → the point at `weight` on the arc from a to b (same shape as a)."""
+    quiet = kwargs.pop("quiet", False)
+    result = _check_written(student_fn, slerp_reference, _slerp_inputs, SLERP_MISTAKES, name="slerp",
+                            quiet=True, **kwargs)
+    message = result.message
+    if "NaN" in message:
+        message += (" Hint: cos θ = a·b / (‖a‖·‖b‖); without dividing by the norms the dot product is far outside "
+                    "[−1, 1] and arccos returns NaN.")
+    return _report(message, result.passed, result.mistake, quiet)
+
+
+# "Recognisable": the result keeps at least this fraction of the SSIM that the VAE's own round trip
+# (denoise 0) keeps. The round trip is the best any denoise can do, so the bar adapts to the VAE.
+RECOGNISABLE_FRACTION = 0.5
+
+
+def check_recognisable_denoise(choice, strip, quiet: bool = False) -> CheckResult:
+    """Exercise: from the img2img strip, pick the largest denoise that keeps the photo recognisable.
+
+    choice: a denoise value of the strip. strip: `Img2ImgApp.render()["strip"]`, a list of
+    {"denoise", "ssim", ...} whose denoise-0 entry is the VAE's round trip."""
+    name = "recognisable denoise"
+    if choice is None:
+        return _report(f"❌ {name}: not answered yet — set the variable to one of the strip's denoise values.",
+                       False, None, quiet)
+    try:
+        ssim = {float(entry["denoise"]): float(entry["ssim"]) for entry in strip}
+        round_trip = ssim[0.0]
+    except (TypeError, KeyError, ValueError):
+        return _report(f"❌ {name}: pass the app's numbers as the second argument: app.render()['strip'].",
+                       False, None, quiet)
+    values = sorted(d for d in ssim if d > 0)
+    picked = [d for d in values if isinstance(choice, (int, float)) and abs(d - choice) < 1e-9]
+    if choice == 0:
+        return _report(f"❌ {name}: denoise 0 re-does nothing — that is the photo itself, through the VAE. Pick "
+                       "the largest denoise that changes it but keeps it recognisable.", False, "denoise 0", quiet)
+    if not picked:
+        return _report(f"❌ {name}: pick one of the strip's values: {', '.join(f'{d:g}' for d in values)} "
+                       f"(got {choice!r}).", False, None, quiet)
+    bar = RECOGNISABLE_FRACTION * round_trip
+    kept = [d for d in values if ssim[d] >= bar]
+    d = picked[0]
+    numbers = (f"at denoise {d:g} the result's SSIM with the photo is {ssim[d]:.2f}, {ssim[d] / round_trip:.0%} of "
+               f"the VAE round trip's {round_trip:.2f}")
+    if ssim[d] < bar:
+        nothing = "" if kept else " (With this model and prompt even the smallest denoise loses it: try another seed.)"
+        return _report(f"❌ {name}: {numbers} — below our bar of {RECOGNISABLE_FRACTION:.0%}: the model has re-drawn "
+                       "it. Hint: a lower denoise starts from a less noisy latent, so more of the photo survives."
+                       + nothing, False, "too much denoise", quiet)
+    if d < max(kept):
+        return _report(f"✅ {name}: recognisable — {numbers}. You could go further: up to {max(kept):g} it stays "
+                       f"above {RECOGNISABLE_FRACTION:.0%}.", True, None, quiet)
+    return _report(f"✅ {name}: {numbers}, the largest of the strip above {RECOGNISABLE_FRACTION:.0%}. Beyond it, "
+                   "the model pulls the latent toward what it knows.", True, None, quiet)
+
+
+__all__ += ["check_latent_shape", "check_img2img_steps", "check_slerp", "check_recognisable_denoise",
+            "latent_shape_reference", "img2img_steps_reference", "slerp_reference", "LATENT_SHAPE_MISTAKES",
+            "IMG2IMG_STEPS_MISTAKES", "SLERP_MISTAKES", "RECOGNISABLE_FRACTION"]
+
+
+# =============================================================================================
+# --- lesson 05: samplers on the trained model ---
+# =============================================================================================
+
+
+def _cfg_inputs(generator: torch.Generator) -> dict:
+    shape = (2, 4, 8, 8)
+    return dict(eps_cond=torch.randn(shape, generator=generator), eps_uncond=torch.randn(shape, generator=generator),
+                scale=1.5 + 8.0 * torch.rand(1, generator=generator).item())
+
+
+def cfg_mix_reference(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022) in Stable Diffusion's convention:
+    ε̂ = ε_uncond + s·(ε_cond − ε_uncond). s = 1 is ε_cond itself. eps_* (B, c, h, w) → (B, c, h, w)"""
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
+CFG_MIX_MISTAKES = [
+    Mistake("the conditional and unconditional predictions swapped", "start from the *unconditional* prediction "
+            "and go towards (and past) the conditional one: ε_uncond + s·(ε_cond − ε_uncond).",
+            lambda eps_cond, eps_uncond, scale: eps_cond + scale * (eps_uncond - eps_cond)),
+    Mistake("the conditional prediction scaled on its own", "guidance pushes along the *difference* "
+            "ε_cond − ε_uncond; s·ε_cond only makes the predicted noise larger.",
+            lambda eps_cond, eps_uncond, scale: scale * eps_cond),
+    Mistake("the push added to ε_cond (Imagen's w = s − 1 convention)", "with SD's scale, s = 1 must give ε_cond "
+            "exactly, so the push starts from ε_uncond: ε_uncond + s·(ε_cond − ε_uncond).",
+            lambda eps_cond, eps_uncond, scale: eps_cond + scale * (eps_cond - eps_uncond)),
+    Mistake("the push without its starting point", "s·(ε_cond − ε_uncond) is only the push: add it to ε_uncond.",
+            lambda eps_cond, eps_uncond, scale: scale * (eps_cond - eps_uncond)),
+]
+
+
+def check_cfg_mix(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: cfg_mix(eps_cond, eps_uncond, scale) → the guided prediction, shaped like eps_cond."""
+    return _check_written(student_fn, cfg_mix_reference, _cfg_inputs, CFG_MIX_MISTAKES, name="cfg_mix", **kwargs)
+
+
+def _expected_norm_inputs(generator: torch.Generator) -> dict:
+    """A latent of N values, a picture quieter or louder than noise, and the ᾱ of a few steps."""
+    numel = (256, 1024, 4096)[int(torch.randint(3, (1,), generator=generator))]
+    x0_norm = numel**0.5 * (0.3 + 2.0 * torch.rand(1, generator=generator).item())
+    alpha_bar = torch.rand(6, generator=generator).mul(0.98).add(0.01).sort(descending=True).values.double()
+    return dict(x0_norm=x0_norm, alpha_bar=alpha_bar, numel=numel)
+
+
+def expected_norm_reference(x0_norm: float, alpha_bar: torch.Tensor, numel: int) -> torch.Tensor:
+    """‖x_t‖ for x_t = √ᾱ·x0 + √(1−ᾱ)·ε, ε ~ N(0, I) of N = numel values. In N dimensions the noise is
+    almost orthogonal to x0, so squared norms add (Pythagoras) and ‖ε‖² ≈ N:
+    ‖x_t‖ ≈ √(ᾱ·‖x0‖² + (1−ᾱ)·N). alpha_bar (n,) → (n,)"""
+    return (alpha_bar * x0_norm**2 + (1 - alpha_bar) * numel).sqrt()
+
+
+EXPECTED_NORM_MISTAKES = [
+    Mistake("the two norms added", "x0 and the noise point in (almost) perpendicular directions, so their "
+            "*squared* norms add, as in Pythagoras: √(ᾱ·‖x0‖² + (1−ᾱ)·N), not √ᾱ·‖x0‖ + √(1−ᾱ)·√N.",
+            lambda x0_norm, alpha_bar, numel: alpha_bar.sqrt() * x0_norm + (1 - alpha_bar).sqrt() * numel**0.5),
+    Mistake("a missing square root", "ᾱ·‖x0‖² + (1−ᾱ)·N is the *squared* norm: take its square root.",
+            lambda x0_norm, alpha_bar, numel: alpha_bar * x0_norm**2 + (1 - alpha_bar) * numel),
+    Mistake("the noise's squared norm taken as 1", "ε has N values of variance 1, so ‖ε‖² ≈ N (‖ε‖ ≈ √N), "
+            "not 1.", lambda x0_norm, alpha_bar, numel: (alpha_bar * x0_norm**2 + (1 - alpha_bar)).sqrt()),
+    Mistake("the noise's norm taken as N", "‖ε‖² ≈ N, so ‖ε‖ ≈ √N: the term is (1−ᾱ)·N, not (1−ᾱ)·N².",
+            lambda x0_norm, alpha_bar, numel: (alpha_bar * x0_norm**2 + (1 - alpha_bar) * numel**2).sqrt()),
+    Mistake("ᾱ and 1−ᾱ used as the scales (x_t = ᾱ·x0 + (1−ᾱ)·ε)", "the scales are √ᾱ and √(1−ᾱ); squared, "
+            "they give ᾱ and 1−ᾱ.",
+            lambda x0_norm, alpha_bar, numel: (alpha_bar**2 * x0_norm**2 + (1 - alpha_bar) ** 2 * numel).sqrt()),
+]
+
+
+def check_expected_norm(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: expected_norm(x0_norm, alpha_bar, numel) → ‖x_t‖ at each ᾱ, a tensor shaped like alpha_bar."""
+    return _check_written(student_fn, expected_norm_reference, _expected_norm_inputs, EXPECTED_NORM_MISTAKES,
+                          name="expected_norm", atol=1e-6, rtol=1e-6, **kwargs)
+
+
+def _pca_inputs(generator: torch.Generator) -> dict:
+    """40 points in 12-D: two clear long axes in a random rotation, far from the origin."""
+    N, D = 40, 12
+    scales = torch.tensor([6.0, 3.0] + [0.6] * (D - 2)) * (1 + 0.2 * torch.rand(D, generator=generator))
+    rotation, _ = torch.linalg.qr(torch.randn(D, D, generator=generator))  # (D, D) orthogonal
+    # the mean sits 3 to 6 units off the origin along every axis, so an uncentred answer is far off
+    away = (3.0 + 3.0 * torch.rand(D, generator=generator)) * torch.randn(D, generator=generator).sign()
+    return dict(points=(torch.randn(N, D, generator=generator) * scales + away) @ rotation.T)
+
+
+def _fixed_signs(projected):
+    """Each column flipped so that its largest-magnitude entry is positive: a principal axis has no
+    sign of its own, so answers that differ only in sign are the same answer."""
+    if not isinstance(projected, torch.Tensor) or projected.ndim != 2 or projected.shape[0] == 0:
+        return projected
+    largest = projected.gather(0, projected.abs().argmax(0, keepdim=True))  # (1, k)
+    return projected * torch.where(largest < 0, -1.0, 1.0).to(projected.dtype)
+
+
+def pca_project_reference(points: torch.Tensor) -> torch.Tensor:
+    """points (N, D) → their coordinates (N, 2) on the first two principal axes: centre the points,
+    take the SVD of the centred points, project on the first two rows of Vh."""
+    centred = points - points.mean(0)
+    _, _, Vh = torch.linalg.svd(centred, full_matrices=False)  # rows of Vh: the axes, by decreasing variance
+    return centred @ Vh[:2].T
+
+
+def _pca_wrong(centre_svd=True, centre_projection=True, axes="rows", standardise=False, unit=False):
+    def fn(points):
+        centred = points - points.mean(0)
+        if standardise:
+            centred = centred / points.std(0)
+        U, _, Vh = torch.linalg.svd(centred if centre_svd else points, full_matrices=False)
+        if unit:
+            return U[:, :2]
+        chosen = {"rows": Vh[:2].T, "columns": Vh[:, :2], "last": Vh[-2:].T}[axes]
+        return (centred if centre_projection else points) @ chosen
+    return fn
+
+
+PCA_PROJECT_MISTAKES = [
+    Mistake("the points not centred", "PCA measures variance around the mean: subtract points.mean(0) before "
+            "the SVD (otherwise the first axis points at the mean).", _pca_wrong(centre_svd=False, centre_projection=False)),
+    Mistake("the raw points projected", "the axes are right, but project the *centred* points: "
+            "(points − mean) @ Vh[:2].T, so the cloud is centred on 0.", _pca_wrong(centre_projection=False)),
+    Mistake("columns of Vh used as the axes", "torch.linalg.svd returns Vh = Vᵀ: the axes are its *rows*, "
+            "so project on Vh[:2].T (or V[:, :2]).", _pca_wrong(axes="columns")),
+    Mistake("the last two axes", "singular values come sorted from largest to smallest: the first two rows of Vh "
+            "hold the most variance.", _pca_wrong(axes="last")),
+    Mistake("U[:, :2] returned", "U's columns have length 1; the coordinates are U[:, :2]·S[:2], the same as "
+            "centred @ Vh[:2].T.", _pca_wrong(unit=True)),
+    Mistake("each coordinate divided by its std first", "that is PCA of the correlation matrix; here all "
+            "coordinates share units, so keep them: only subtract the mean.", _pca_wrong(standardise=True)),
+]
+
+
+def check_pca_project(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: pca_project(points) → (N, 2) coordinates on the first two principal axes, any signs."""
+
+    def pca_project(points):  # the student's answer, each axis' sign fixed the same way as the reference's
+        return _fixed_signs(student_fn(points))
+
+    def signs_fixed(fn):
+        return lambda points: _fixed_signs(fn(points))
+
+    mistakes = [Mistake(m.name, m.hint, signs_fixed(m.fn)) for m in PCA_PROJECT_MISTAKES]
+    # atol 0.01: torch.pca_lowrank's randomised answer (default q) lands within 0.002 of the SVD's on
+    # these points; every mistake above is off by 3 or more.
+    return _check_written(pca_project, signs_fixed(pca_project_reference), _pca_inputs, mistakes,
+                          name="pca_project", atol=0.01, rtol=1e-3, **kwargs)
+
+
+__all__ += ["check_cfg_mix", "check_expected_norm", "check_pca_project", "cfg_mix_reference",
+            "expected_norm_reference", "pca_project_reference", "CFG_MIX_MISTAKES", "EXPECTED_NORM_MISTAKES",
+            "PCA_PROJECT_MISTAKES"]

@@ -96,7 +96,7 @@ def start_timesteps(sampler: Sampler, steps: int, denoise: float) -> torch.Tenso
 def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None = None,
            initial_latent: torch.Tensor | None = None, steps: int = 20, cfg: float = 1.0, denoise: float = 1.0,
            context=None, uncond_context=None, generator: torch.Generator | None = None,
-           device: torch.device | str | None = None) -> Trajectory:
+           device: torch.device | str | None = None, noise: torch.Tensor | None = None) -> Trajectory:
     """Run the denoising loop and return its `Trajectory` (the result is `trajectory.sample`).
 
     model:          callable model(x_t, t, context) → ε or v (the sampler's prediction_type), shaped like x_t.
@@ -109,6 +109,8 @@ def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None 
                     (default None) is used only when cfg ≠ 1.
     generator:      makes the initial noise and any sampler noise reproducible (noise is drawn on
                     the CPU, then moved to `device`, so a seed gives the same picture everywhere).
+    noise:          the starting noise itself, shaped like the latent, instead of drawing it
+                    (latent interpolation walks between two noises).
     """
     if not isinstance(cfg, (int, float)) or math.isnan(cfg) or cfg < 0:
         raise ValueError(f"cfg must be a number ≥ 0 (1 = no guidance, 5–8 is typical), got {cfg!r}")
@@ -139,7 +141,11 @@ def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None 
     timesteps = start_timesteps(sampler, steps, denoise)
 
     # 3. the starting point: pure noise, or the initial latent noised to the first timestep
-    noise = torch.randn(shape, generator=generator).to(device)
+    if noise is None:
+        noise = torch.randn(shape, generator=generator)
+    elif tuple(noise.shape) != shape:
+        raise ValueError(f"noise is shaped {tuple(noise.shape)} but the latent is {shape}")
+    noise = noise.to(device)
     if initial_latent is None:
         x = noise * sampler.init_noise_sigma
     else:

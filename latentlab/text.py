@@ -65,9 +65,12 @@ class Tokenizer:
         unknown = [w for w in words if w not in self.ids or w in SPECIAL_TOKENS]
         if unknown:
             known = self.vocab[len(SPECIAL_TOKENS):]
-            hints = "; ".join(f"{w!r}: did you mean {', '.join(difflib.get_close_matches(w, known, n=3, cutoff=0.5)) or 'none close'}?"
-                              for w in unknown)
-            raise ValueError(f"unknown word(s) in {prompt!r}: {hints}. The model knows {len(known)} words: "
+            hints = []
+            for w in unknown:
+                close = difflib.get_close_matches(w, known, n=3, cutoff=0.5)
+                hints.append(f"{w!r}: did you mean {' or '.join(close)}?" if close else f"{w!r}: no known word is close")
+            hints = "; ".join(hints)
+            raise ValueError(f"unknown word(s) in {prompt!r}: {hints} The model knows {len(known)} words: "
                              f"{', '.join(known)}")
         limit = self.context_length - 2
         if len(words) > limit:

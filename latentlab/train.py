@@ -225,7 +225,7 @@ class LDMTrainSettings:
     minutes: float | None = 60.0       # ... or after this much training time, whichever comes first
     batch_size: int = 64
     lr: float = 6e-4                   # AdamW; high for a short run, with warm-up and cosine decay
-    dataset_size: int = 40_000         # captioned shapes, encoded to latents once before training
+    dataset_size: int = 24_000         # captioned shapes, encoded to latents once before training
     two_objects: float = 0.15          # share of two-object scenes
     caption_dropout: float = 0.1       # captions replaced by '' so the model also learns p(z) (CFG)
     ema_decay: float = 0.999           # the shipped weights are an exponential moving average

@@ -69,3 +69,17 @@ def test_fine_tuning_starts_from_the_given_checkpoint(tmp_path):
         torch.testing.assert_close(b, a.half().float(), atol=1e-3, rtol=1e-3, msg=name)
     with pytest.raises(checkpoints.CheckpointError, match="another VAE config"):
         train_vae(VAEConfig.f8c4(), None, _settings(1), init_from=tmp_path / "first.safetensors", progress=False)
+
+
+def test_decoder_only_fine_tuning_keeps_the_latent_space(tmp_path):
+    first, _ = train_vae(VAEConfig.tiny(), tmp_path / "first.safetensors", _settings(5), progress=False)
+    start = checkpoints.load_vae(tmp_path / "first.safetensors")
+    tuned, metrics = train_vae(VAEConfig.tiny(), None, VAETrainSettings(steps=5, batch_size=2, patch_size=32, lr=1e-2,
+                                                                         decoder_only=True),
+                               init_from=tmp_path / "first.safetensors", progress=False)
+    changed = {name for (name, a), b in zip(start.state_dict().items(), tuned.state_dict().values())
+               if not torch.equal(a, b)}
+    assert changed and all(name.startswith(("decoder.", "post_quant_conv.")) for name in changed)
+    assert metrics["scaling_factor"] == pytest.approx(start.scaling_factor, rel=1e-6)
+    with pytest.raises(ValueError, match="give init_from"):
+        train_vae(VAEConfig.tiny(), None, VAETrainSettings(steps=1, decoder_only=True), progress=False)
