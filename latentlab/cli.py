@@ -58,10 +58,12 @@ def _cmd_train_ldm(args) -> int:
     command = " ".join(["latentlab", *args.argv])  # recorded in the model card
     minutes = 60.0 if args.minutes is None and args.steps is None else args.minutes
     settings = LDMTrainSettings(steps=args.steps, minutes=minutes, batch_size=args.batch_size, lr=args.lr,
-                                dataset_size=args.dataset_size, seed=args.seed, extra_metrics={"command": command})
+                                dataset_size=args.dataset_size, seed=args.seed, offset_noise=args.offset_noise,
+                                extra_metrics={"command": command})
     out = Path(args.out) if args.out else Path("runs") / "ldm-shapes.safetensors"
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / "ldm-shapes"
-    _, metrics = train_ldm(out, settings, config=config, run_dir=run_dir, resume=args.resume)
+    _, metrics = train_ldm(out, settings, config=None if args.init else config, run_dir=run_dir, resume=args.resume,
+                           init_from=args.init)
     print(json.dumps({"out": str(out), **metrics}, indent=2))
     return 0
 
@@ -82,6 +84,27 @@ def _cmd_train_evaluator(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / "shapes-evaluator.safetensors"
     save_shapes_evaluator(out, model, metrics)
     print(json.dumps({"out": str(out), **metrics}, indent=2))
+    return 0
+
+
+def _cmd_bench_why_latent(args) -> int:
+    from .device import pick_device
+    from .why_latent import bench_why_latent
+
+    device = pick_device() if args.device is None else args.device
+    sizes = [args.size] if args.size else ([256, 512] if str(device).startswith("cuda") else [256])
+    results = [bench_why_latent(size=size, repeats=args.repeats, device=device, threads=args.threads)
+               for size in sizes]
+    result = results[0] if len(results) == 1 else {**results[0], "by_size": {str(r["size"]): r for r in results}}
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_bench_vs_diffusers(args) -> int:
+    from .vs_diffusers import bench_vs_diffusers
+
+    result = bench_vs_diffusers(size=args.size, repeats=args.repeats, threads=args.threads)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 
 
@@ -252,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     ldm.add_argument("--out", help="where to write the fp16 model (default runs/ldm-shapes.safetensors)")
     ldm.add_argument("--run-dir", help="resumable run checkpoints and the latent cache (default runs/ldm-shapes)")
     ldm.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.safetensors")
+    ldm.add_argument("--offset-noise", type=float, default=0.0,
+                     help="per-channel noise offset (0.1 is common): stops the model reading colours from the noise's mean")
+    ldm.add_argument("--init", help="fine-tune: start from this ldm checkpoint (its config), new schedule")
     ldm.set_defaults(func=_cmd_train_ldm)
 
     def add_ldm_eval(sub_parsers):
@@ -314,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sample.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     bench_sample.add_argument("--json", action="store_true", help="print one JSON object")
     bench_sample.set_defaults(func=_cmd_bench_sample)
+    why = bench_sub.add_parser("why-latent", help="the same UNet in pixel space and in the f4c3/f8c4/f16c16 latent spaces")
+    why.add_argument("--size", type=int, default=None, help="picture side (default 256; 256 and 512 on a GPU)")
+    why.add_argument("--repeats", type=int, default=3, help="interleaved timed forwards per space")
+    why.add_argument("--device", default=None, help="cpu or cuda (default: the best available)")
+    why.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    why.add_argument("--json", action="store_true", help="print one JSON object")
+    why.set_defaults(func=_cmd_bench_why_latent)
+    vs = bench_sub.add_parser("vs-diffusers", help="latentlab / diffusers time ratios, same config and weights")
+    vs.add_argument("--size", type=int, default=256)
+    vs.add_argument("--repeats", type=int, default=10)
+    vs.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    vs.add_argument("--json", action="store_true", help="print one JSON object")
+    vs.set_defaults(func=_cmd_bench_vs_diffusers)
     return parser
 
 

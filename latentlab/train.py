@@ -229,6 +229,11 @@ class LDMTrainSettings:
     two_objects: float = 0.15          # share of two-object scenes
     caption_dropout: float = 0.1       # captions replaced by '' so the model also learns p(z) (CFG)
     ema_decay: float = 0.999           # the shipped weights are an exponential moving average
+    # "Offset noise" (Guttenberg 2023): add a random per-channel constant to the noise. SD's schedule
+    # leaves √ᾱ_T ≈ 0.07 of the picture in x_T, so on 16×16 latents a model learns to read the
+    # background colour from the noise's mean, which at sampling time is random. The offset teaches
+    # it that the mean of the noise says nothing (Lin et al. 2024 analyse the same flaw).
+    offset_noise: float = 0.0
     seed: int = 0
     checkpoint_every: float = 60.0
     extra_metrics: dict = field(default_factory=dict)
@@ -258,15 +263,22 @@ def encode_shapes_dataset(vae: AutoencoderKL, dataset, batch_size: int = 64, pro
 
 
 def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, vae: AutoencoderKL | None = None,
-              run_dir: str | Path | None = None, resume: bool = False, progress: bool = True, callback=None):
+              run_dir: str | Path | None = None, resume: bool = False, progress: bool = True, callback=None,
+              init_from: str | Path | None = None):
     """Train the text-to-image model on captioned shapes in `vae`'s latent space (default vae-f8c4).
 
     The loss is DDPM's simple loss (Ho et al. 2020, eq. 14) in latent space (LDM eq. 2):
         L = ‖ε − ε̂(z_t, t, τ(y))‖²,  z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε,  t ~ U{0, …, T−1}
-    with τ(y) the text encoder, trained jointly. Writes fp16 EMA weights to `out`; returns (model, metrics)."""
+    with τ(y) the text encoder, trained jointly. Writes fp16 EMA weights to `out`; returns (model, metrics).
+
+    init_from: an ldm checkpoint to fine-tune (its config is used; a fresh optimiser and schedule)."""
     from .data import CaptionedShapes
     from .ldm import LatentDiffusion, LDMConfig
 
+    init_model = None
+    if init_from is not None:
+        init_model = checkpoints.load_ldm(init_from)
+        config = init_model.config
     config = config or LDMConfig()
     torch.manual_seed(settings.seed)
     if vae is None:
@@ -276,6 +288,8 @@ def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, v
                               two_objects=settings.two_objects)
     latents, captions = _load_or_encode(run_dir, vae, dataset, settings, progress)
     model = LatentDiffusion(config).train()
+    if init_model is not None:
+        model.load_state_dict(init_model.state_dict())
     ids = model.tokenizer(captions)  # (N, L)
     empty_ids = model.tokenizer("")  # (1, L): the unconditional prompt
     ema = LatentDiffusion(config).eval().requires_grad_(False)
@@ -308,6 +322,8 @@ def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, v
             # 2. noise them to random timesteps (the forward process, in closed form)
             t = torch.randint(0, schedule.num_train_timesteps, (settings.batch_size,), generator=generator)
             noise = torch.randn(z0.shape, generator=generator)
+            if settings.offset_noise > 0:
+                noise = noise + settings.offset_noise * torch.randn(z0.shape[:2] + (1, 1), generator=generator)
             z_t = schedule.q_sample(z0, t, noise)
             # 3. predict the noise from z_t, t and the text; regress on the true noise
             prediction = model.unet(z_t, t, model.text_encoder(batch_ids))
@@ -343,8 +359,11 @@ def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, v
     metrics = {"steps": step, "train_minutes": round(elapsed / 60, 2), "hardware": hardware(),
                "batch_size": settings.batch_size, "dataset_size": settings.dataset_size,
                "two_objects": settings.two_objects, "caption_dropout": settings.caption_dropout,
-               "ema_decay": settings.ema_decay, "final_loss": round(float(np.mean(losses[-100:])), 5) if losses else None,
+               "ema_decay": settings.ema_decay, "offset_noise": settings.offset_noise, "final_loss": round(float(np.mean(losses[-100:])), 5) if losses else None,
                "vae": config.vae, "interrupted": interrupted}
+    if init_model is not None:
+        metrics["init_from"] = str(init_from)
+        metrics["init_metrics"] = init_model.metrics
     metrics.update(settings.extra_metrics)
     if out is not None:
         checkpoints.save_ldm(out, ema, metrics)

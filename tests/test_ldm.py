@@ -151,3 +151,15 @@ def test_slerp_keeps_the_norm():
     assert torch.lerp(a, b, 0.5).norm() < 0.8 * a.norm()
     torch.testing.assert_close(slerp(a, b, 0.0), a)
     torch.testing.assert_close(slerp(a, b, 1.0), b)
+
+
+def test_fine_tuning_with_offset_noise_starts_from_the_checkpoint(tmp_path, vae):
+    first, _ = train_ldm(tmp_path / "first.safetensors", settings(3), config=tiny_config(), vae=vae, progress=False)
+    tuned, metrics = train_ldm(None, LDMTrainSettings(steps=1, minutes=None, batch_size=4, dataset_size=16, lr=1e-9,
+                                                      offset_noise=0.15),
+                               vae=vae, init_from=tmp_path / "first.safetensors", progress=False)
+    assert metrics["init_from"].endswith("first.safetensors") and metrics["init_metrics"]["steps"] == 3
+    assert metrics["offset_noise"] == 0.15
+    start = checkpoints.load_ldm(tmp_path / "first.safetensors")
+    for (name, a), b in zip(start.state_dict().items(), tuned.state_dict().values()):
+        torch.testing.assert_close(b, a, atol=1e-3, rtol=1e-3, msg=name)

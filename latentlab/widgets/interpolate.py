@@ -42,8 +42,8 @@ from ..pipeline import (
     encode_prompt,
     make_generator,
     make_model_sampler,
+    sample,
     slerp,
-    start_timesteps,
     text_to_image,
 )
 from ..samplers import Sampler
@@ -77,30 +77,14 @@ def sample_from_noise(model: LatentDiffusion, sampler: Sampler, noise: torch.Ten
                       generator: torch.Generator | None = None) -> Trajectory:
     """KSampler at denoise 1 started from the noise you give, not from a seed → its `Trajectory`.
 
-    `pipeline.sample` draws its own starting noise from a generator; walking *between* two noises needs
-    to hand the noise in, as ComfyUI's KSamplerAdvanced does with add_noise disabled. The steps are
-    `pipeline.sample`'s: the empty latent noised to the first timestep, then the loop with CFG. So
+    Walking *between* two noises needs to hand the noise in (as ComfyUI's KSamplerAdvanced does with
+    add_noise disabled): `pipeline.sample(noise=…)` from the empty latent, so
     noise = torch.randn(shape, generator=make_generator(seed)) gives what text_to_image gives for seed.
 
     noise: (B, c, h, w); context, uncond_context: (B, L, D). generator: only stochastic samplers
     (DDPM, DDIM with η > 0) use it, for the noise they add at every step."""
-    timesteps = start_timesteps(sampler, steps, 1.0)
-    x = sampler.add_noise(torch.zeros_like(noise), noise, timesteps[0])  # Empty Latent Image + the noise
-    trajectory = Trajectory(sampler=sampler.name)
-    for t in timesteps:
-        model_input = sampler.scale_model_input(x, t)
-        prediction = model(model_input, t, context)
-        trajectory.model_calls += 1
-        if cfg != 1.0:  # classifier-free guidance, as in pipeline.sample
-            prediction_uncond = model(model_input, t, uncond_context)
-            trajectory.model_calls += 1
-            prediction = prediction_uncond + cfg * (prediction - prediction_uncond)
-        out = sampler.step(prediction, t, x, generator=generator)
-        trajectory.timesteps.append(float(t))
-        trajectory.pred_x0.append(out.pred_x0.detach().cpu())
-        x = out.prev_sample
-    trajectory.sample = x
-    return trajectory
+    return sample(model, sampler, initial_latent=torch.zeros_like(noise), steps=steps, cfg=cfg, context=context,
+                  uncond_context=uncond_context, generator=generator, noise=noise)
 
 
 def norm_figure(shape: tuple[int, ...], seeds: tuple[int, int] = (0, 1), samples: int = 2000,

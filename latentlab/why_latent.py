@@ -1,0 +1,154 @@
+"""Why latent space? The same UNet in pixel space and in three latent spaces, measured side by side.
+
+    latentlab bench why-latent --json
+
+Stable Diffusion's reason for the latent space (LDM §1, §3): a 512×512×3 picture is 786 432 values,
+its f8c4 latent 16 384; every convolution costs in proportion to the positions, and every
+self-attention in proportion to their *square*. So the UNet step should be ≥ 48× cheaper in f8c4
+than in pixels, and far more than that where attention dominates. Here we measure it: forward time
+(median of interleaved runs, so a busy machine slows every space alike), FLOPs counted by
+`torch.utils.flop_counter`, peak memory (CUDA max allocated, or the process's peak resident memory
+on a CPU), and the time of one 20-step picture including the VAE decode.
+
+Every space uses `UNetConfig.shapes()` (ldm-shapes' recipe) with in/out channels set to the
+space's channels, and random weights: speed does not depend on what the weights learned.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import contextmanager
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .unet import UNet, UNetConfig
+from .vae import AutoencoderKL, VAEConfig
+
+# space → (downsample factor f, channels c, VAE preset decoding it)
+SPACES = {"pixel": (1, 3, None), "f4c3": (4, 3, "f4c3"), "f8c4": (8, 4, "f8c4"), "f16c16": (16, 16, "f16c16")}
+
+
+def unet_for(space: str) -> UNet:
+    _, c, _ = SPACES[space]
+    config = UNetConfig.shapes()
+    config.in_channels = config.out_channels = c
+    return UNet(config).eval()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+@contextmanager
+def peak_memory(device: torch.device):
+    """Yields a dict whose 'mb' is filled with the peak memory used inside the block:
+    CUDA: max allocated above what was allocated before; CPU (Linux): the peak resident set above
+    the resident set before (the kernel's high-water mark is reset first via /proc/self/clear_refs)."""
+    result = {"mb": None}
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        yield result
+        torch.cuda.synchronize()
+        result["mb"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak RSS (Linux ≥ 4.0)
+        before = _status_kb("VmRSS")
+    except OSError:
+        before = None
+    yield result
+    if before is not None:
+        result["mb"] = max(0.0, (_status_kb("VmHWM") - before) / 1024)
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+@torch.no_grad()
+def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces: list[str] | None = None,
+                     device: torch.device | str | None = None, threads: int | None = None,
+                     progress: bool = False) -> dict:
+    """Measure the UNet step in every space at `size` px (see the module docstring).
+
+    Returns {"rows": [{"space", "latent_shape", "values", "ms", "gflops", "peak_mb", "end_to_end_s"}],
+             "speedup": {space: pixel ms / space ms}, "flop_ratio": {…}, "end_to_end_speedup": {…},
+             "device", "threads", "size", "repeats"}.
+    The pixel space's 20-step time is `steps` × its measured step (it has no decoder, and running
+    it 20 times would take minutes on a CPU); the latent spaces' are measured whole."""
+    from .device import describe_device
+    from .pipeline import decode, make_generator, sample
+    from .samplers import make_sampler
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    spaces = spaces or list(SPACES)
+    unknown = [s for s in spaces if s not in SPACES]
+    if unknown:
+        raise ValueError(f"unknown space(s) {unknown}; known: {', '.join(SPACES)}")
+    if size % 64:
+        raise ValueError(f"size must be a multiple of 64 (f16 latents need 4 levels of halving), got {size}")
+    torch.manual_seed(0)
+    models, inputs, rows = {}, {}, {}
+    context = torch.randn(1, 24, UNetConfig.shapes().context_dim, device=device)
+    for space in spaces:
+        f, c, _ = SPACES[space]
+        models[space] = unet_for(space).to(device)
+        inputs[space] = torch.randn(1, c, size // f, size // f, device=device)
+        with FlopCounterMode(display=False) as counter:
+            models[space](inputs[space], 500, context)
+        with peak_memory(device) as memory:
+            models[space](inputs[space], 500, context)
+        rows[space] = {"space": space, "latent_shape": list(inputs[space].shape[1:]),
+                       "values": inputs[space].numel(), "gflops": round(counter.get_total_flops() / 1e9, 3),
+                       "peak_mb": None if memory["mb"] is None else round(memory["mb"], 1), "times": []}
+    # Interleaved: every repeat times each space once, so drifting load hits all spaces alike.
+    for _ in range(repeats):
+        for space in spaces:
+            _sync(device)
+            start = time.perf_counter()
+            models[space](inputs[space], 500, context)
+            _sync(device)
+            rows[space]["times"].append(time.perf_counter() - start)
+    for space in spaces:
+        row = rows[space]
+        row["ms"] = round(1000 * statistics.median(row.pop("times")), 2)
+        f, c, preset = SPACES[space]
+        if preset is None:
+            row["end_to_end_s"] = round(steps * row["ms"] / 1000, 3)
+            row["end_to_end_note"] = f"{steps} × the measured step (no decoder in pixel space)"
+            continue
+        vae = AutoencoderKL(VAEConfig.preset(preset)).to(device).eval()
+        sampler = make_sampler("ddim")
+        _sync(device)
+        start = time.perf_counter()
+        trajectory = sample(lambda x, t, ctx, m=models[space]: m(x, t, ctx), sampler,
+                            initial_latent=torch.zeros_like(inputs[space]), steps=steps, context=context,
+                            generator=make_generator(0), device=device)
+        decode(vae, trajectory.sample)
+        _sync(device)
+        row["end_to_end_s"] = round(time.perf_counter() - start, 3)
+    ordered = [rows[s] for s in spaces]
+    result = {"rows": ordered, "size": size, "repeats": repeats, "steps": steps,
+              "device": describe_device(device), "threads": torch.get_num_threads()}
+    if "pixel" in rows:
+        pixel = rows["pixel"]
+        result["speedup"] = {s: round(pixel["ms"] / rows[s]["ms"], 1) for s in spaces if s != "pixel"}
+        result["flop_ratio"] = {s: round(pixel["gflops"] / rows[s]["gflops"], 1) for s in spaces if s != "pixel"}
+        result["end_to_end_speedup"] = {s: round(pixel["end_to_end_s"] / rows[s]["end_to_end_s"], 1)
+                                        for s in spaces if s != "pixel"}
+    return result
+
+
+__all__ = ["SPACES", "bench_why_latent", "peak_memory", "unet_for"]

@@ -1,0 +1,41 @@
+"""`latentlab bench why-latent`: the same UNet in every space, and the figures it reports."""
+
+import pytest
+
+from latentlab.why_latent import SPACES, bench_why_latent, unet_for
+
+
+def test_every_space_gets_the_same_recipe_with_its_channels():
+    for space, (_, c, _) in SPACES.items():
+        unet = unet_for(space)
+        assert unet.config.in_channels == unet.config.out_channels == c
+        assert unet.config.block_channels == unet_for("pixel").config.block_channels
+
+
+def test_report_shape_and_ratios():
+    result = bench_why_latent(size=64, repeats=1, steps=1, spaces=["pixel", "f8c4"])
+    rows = {row["space"]: row for row in result["rows"]}
+    assert rows["pixel"]["latent_shape"] == [3, 64, 64] and rows["f8c4"]["latent_shape"] == [4, 8, 8]
+    assert rows["pixel"]["values"] == 3 * 64 * 64
+    # FLOPs are counted, not timed: far fewer positions must mean far fewer FLOPs.
+    assert rows["pixel"]["gflops"] > 20 * rows["f8c4"]["gflops"] > 0
+    assert result["flop_ratio"]["f8c4"] == pytest.approx(rows["pixel"]["gflops"] / rows["f8c4"]["gflops"], rel=0.05)
+    assert set(result["speedup"]) == set(result["end_to_end_speedup"]) == {"f8c4"}
+    assert all(row["ms"] > 0 and row["end_to_end_s"] > 0 for row in rows.values())
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown space"):
+        bench_why_latent(size=64, spaces=["f32c64"])
+    with pytest.raises(ValueError, match="multiple of 64"):
+        bench_why_latent(size=100)
+
+
+def test_vs_diffusers_times_the_same_computation():
+    pytest.importorskip("diffusers", reason="the [ref] extra (diffusers) is not installed")
+    from latentlab.vs_diffusers import bench_vs_diffusers
+
+    result = bench_vs_diffusers(size=64, repeats=1, warmup=0)
+    assert result["max_abs_difference"] < 1e-3  # identical weights, identical answer
+    assert set(result["ratios"]) == {"vae_decode_64", "vae_encode_64"}
+    assert all(r > 0 for r in result["ratios"].values())
