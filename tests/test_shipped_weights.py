@@ -75,3 +75,17 @@ def test_shipped_evaluator_reads_held_out_real_pictures():
     assert min(accuracy.values()) >= 0.98, accuracy
     card = MODELS_MD.read_text()
     assert "## shapes-evaluator" in card and evaluator.metrics["command"] in card
+
+
+def test_shipped_text_to_image_model_follows_prompts():
+    """ldm-shapes draws what it is asked for, read back by the evaluator (a broken or swapped
+    checkpoint scores near chance: 1/4 shapes × 1/10 colours)."""
+    from latentlab.evaluate import load_shapes_evaluator, prompt_adherence
+
+    model = checkpoints.load_pretrained("ldm-shapes", kind="ldm")
+    vae = checkpoints.load_pretrained(model.config.vae, kind="vae")
+    adherence = prompt_adherence(model, vae, load_shapes_evaluator(), n=24, batch_size=24, progress=False)
+    assert adherence["joint"] >= 0.6, adherence  # measured 0.81 on 256 captions
+    tensors, meta = checkpoints.load_checkpoint(checkpoints.WEIGHTS_DIR / "ldm-shapes.safetensors")
+    assert all(t.dtype == torch.float16 for t in tensors.values() if t.is_floating_point())
+    assert meta["metrics"]["command"] in MODELS_MD.read_text()
