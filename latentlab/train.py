@@ -58,12 +58,32 @@ class VAETrainSettings:
     extra_metrics: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.steps is None and self.minutes is None:
-            raise ValueError("give steps or minutes (or both) so training knows when to stop")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
-        if self.minutes is not None and self.minutes <= 0:
-            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        _check_stopping_rule(self.steps, self.minutes)
+
+
+def _check_stopping_rule(steps: int | None, minutes: float | None) -> None:
+    if steps is None and minutes is None:
+        raise ValueError("give steps or minutes (or both) so training knows when to stop")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if minutes is not None and minutes <= 0:
+        raise ValueError(f"minutes must be positive, got {minutes}")
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """Adam's moments and step counts as flat tensors 'optim.<param index>.<name>' (for safetensors)."""
+    return {f"optim.{index}.{key}": torch.as_tensor(value)
+            for index, state in opt.state_dict()["state"].items() for key, value in state.items()}
+
+
+def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    """The inverse of `_optimizer_tensors`: put the saved moments back into `opt`."""
+    state = opt.state_dict()
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state["state"].setdefault(int(index), {})[name] = value
+    opt.load_state_dict(state)
 
 
 def _progress(step: int, elapsed: float, s) -> float:
@@ -78,9 +98,7 @@ def _progress(step: int, elapsed: float, s) -> float:
 def _save_run(path: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, step: int, elapsed: float,
               data: PhotoPatches, settings: VAETrainSettings) -> None:
     tensors = {f"model.{k}": v for k, v in vae.state_dict().items()}
-    for index, state in opt.state_dict()["state"].items():
-        for key, value in state.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+    tensors.update(_optimizer_tensors(opt))
     tensors["rng.torch"] = torch.get_rng_state()
     extra = {"step": str(step), "elapsed": repr(elapsed), "data_rng": json.dumps(data.rng.bit_generator.state),
              "settings": json.dumps({k: v for k, v in settings.__dict__.items() if k != "extra_metrics"})}
@@ -92,12 +110,7 @@ def _load_run(path: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, data: 
     if meta["config"] != json.loads(vae.config.to_json()):
         raise checkpoints.CheckpointError(f"{path} was trained with another VAE config: {meta['config']}")
     checkpoints.load_state_into(vae, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
-    state = opt.state_dict()
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state["state"].setdefault(int(index), {})[name] = value
-    opt.load_state_dict(state)
+    _restore_optimizer(opt, tensors)
     torch.set_rng_state(tensors["rng.torch"])
     data.rng.bit_generator.state = json.loads(meta["data_rng"])
     return int(meta["step"]), float(meta["elapsed"])
@@ -239,12 +252,7 @@ class LDMTrainSettings:
     extra_metrics: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.steps is None and self.minutes is None:
-            raise ValueError("give steps or minutes (or both) so training knows when to stop")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
-        if self.minutes is not None and self.minutes <= 0:
-            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        _check_stopping_rule(self.steps, self.minutes)
         if not 0 <= self.caption_dropout < 1:
             raise ValueError(f"caption_dropout is a probability in [0, 1), got {self.caption_dropout}")
 
@@ -392,9 +400,7 @@ def _save_ldm_run(path: Path, model, ema, opt, step: int, elapsed: float, genera
                   settings: LDMTrainSettings) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
-    for index, state in opt.state_dict()["state"].items():
-        for key, value in state.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value)
+    tensors.update(_optimizer_tensors(opt))
     tensors["rng.generator"] = generator.get_state()
     extra = {"step": str(step), "elapsed": repr(elapsed),
              "settings": json.dumps({k: v for k, v in settings.__dict__.items() if k != "extra_metrics"})}
@@ -407,11 +413,6 @@ def _load_ldm_run(path: Path, model, ema, opt, generator: torch.Generator) -> tu
         raise checkpoints.CheckpointError(f"{path} was trained with another model config: {meta['config']}")
     checkpoints.load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
     checkpoints.load_state_into(ema, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, str(path))
-    state = opt.state_dict()
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state["state"].setdefault(int(index), {})[name] = value
-    opt.load_state_dict(state)
+    _restore_optimizer(opt, tensors)
     generator.set_state(tensors["rng.generator"])
     return int(meta["step"]), float(meta["elapsed"])
