@@ -64,6 +64,23 @@ class App:
         display(self.widget)
 
 
+def read_upload(change):
+    """The newest file of a FileUpload change → (label for a dropdown, PIL picture), or None when
+    the upload was cleared. A file that is not a picture raises a ValueError naming it."""
+    from ..images import load_image
+
+    files = change["new"]
+    if not files:
+        return None
+    item = files[-1]
+    name = str(item.get("name", "upload"))
+    try:
+        picture = load_image(bytes(item["content"]))
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+    return f"uploaded: {name}", picture
+
+
 def guarded(method):
     """Decorator for callbacks other than render (buttons, uploads): errors go to the status line."""
 

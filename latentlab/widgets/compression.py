@@ -27,7 +27,7 @@ from PIL import Image
 from .. import metrics
 from ..images import BUNDLED_PHOTOS, bundled_photo, load_image, to_uint8
 from ..vae import AutoencoderKL
-from . import App, guarded
+from . import App, guarded, read_upload
 
 SIZES = (128, 256, 512)
 # Error maps share one scale so two VAEs' maps compare by eye: an error of 64/255 or more is
@@ -174,16 +174,10 @@ class CompressionApp(App):
 
     @guarded
     def _on_upload(self, change) -> None:
-        files = change["new"]
-        if not files:
+        upload = read_upload(change)
+        if upload is None:
             return
-        item = files[-1]
-        name = str(item.get("name", "upload"))
-        try:
-            picture = load_image(bytes(item["content"]))
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
-        label = f"uploaded: {name}"
+        label, picture = upload
         self._uploads[label] = picture
         self._photo_cache = {k: v for k, v in self._photo_cache.items() if k[0] != label}
         self._baseline_cache = {k: v for k, v in self._baseline_cache.items() if k[0] != label}

@@ -33,9 +33,9 @@ from matplotlib.patches import FancyBboxPatch
 from PIL import Image
 
 from .. import metrics
-from ..images import BUNDLED_PHOTOS, bundled_photo, load_image, to_uint8
+from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from ..pipeline import SamplingDefaults, encode_image, image_to_image
-from . import App, guarded
+from . import App, guarded, read_upload
 from .compression import png, square_photo
 
 if TYPE_CHECKING:
@@ -221,16 +221,10 @@ class Img2ImgApp(App):
 
     @guarded
     def _on_upload(self, change) -> None:
-        files = change["new"]
-        if not files:
+        upload = read_upload(change)
+        if upload is None:
             return
-        item = files[-1]
-        name = str(item.get("name", "upload"))
-        try:
-            picture = load_image(bytes(item["content"]))
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
-        label = f"uploaded: {name}"
+        label, picture = upload
         self._uploads[label] = picture
         self._photos.pop(label, None)
         self._strips = {k: v for k, v in self._strips.items() if k[0] != label}
