@@ -5,6 +5,7 @@
     latentlab encode IMAGE             an image's latent: shape, values, bytes; optionally save it
     latentlab eval vae --images DIR    PSNR/SSIM of a VAE on a folder, with codec baselines
     latentlab bench widgets            widget update latency
+    latentlab study ldm-f --minutes-per-run N   the same UNet in pixel space and three latent spaces
 """
 
 from __future__ import annotations
@@ -97,6 +98,26 @@ def _cmd_bench_why_latent(args) -> int:
                for size in sizes]
     result = results[0] if len(results) == 1 else {**results[0], "by_size": {str(r["size"]): r for r in results}}
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_study_ldm_f(args) -> int:
+    from .study import SPACES, StudySettings, run_study
+
+    settings = StudySettings(minutes_per_run=args.minutes_per_run, image_size=args.image_size,
+                             batch_size=args.batch_size, dataset_size=args.dataset_size, samples=args.samples,
+                             evals=args.evals, spaces=tuple(args.spaces or SPACES))
+    result = run_study(args.out, settings, progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'space':>7} {'latent':>10} {'steps':>6} {'PFLOPs':>7} {'joint':>6} {'Fréchet':>8} {'pictures/s':>10}")
+    for run in result["runs"]:
+        shape = "×".join(str(n) for n in run["latent_shape"])
+        print(f"{run['space']:>7} {shape:>10} {run['steps']:>6} {run['curve'][-1]['train_pflops']:>7.3g} "
+              f"{run['final']['joint']:>6.2f} {run['final']['frechet']:>8.3g} {run['images_per_second']:>10.3g}")
+    print(f"Fréchet distance between two sets of real pictures (the floor at this N): {result['frechet_real_vs_real']}")
+    print(f"written: {Path(args.out) / 'study-ldm-f.json'} and study-ldm-f.png")
     return 0
 
 
@@ -305,6 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a shipped VAE (vae-f8c4, vae-f4c3, vae-f16c16) or a latentlab .safetensors file")
         p.add_argument("--sd-vae", metavar="PATH",
                        help="a Stable Diffusion VAE in diffusers layout (.safetensors file or its folder); replaces --model")
+
+    study = sub.add_parser("study", help="experiments whose results the lessons plot")
+    study_sub = study.add_subparsers(dest="what", required=True)
+    ldm_f = study_sub.add_parser("ldm-f", help="the same UNet trained in pixel space and three latent spaces, "
+                                               "equal time each (LDM §4.1 in miniature)")
+    ldm_f.add_argument("--minutes-per-run", type=float, required=True, help="training budget of each space")
+    ldm_f.add_argument("--out", default="runs/study-ldm-f", help="folder for the runs, the JSON and the figure")
+    ldm_f.add_argument("--spaces", nargs="+", choices=["pixel", "f4c3", "f8c4", "f16c16"], help="default: all four")
+    ldm_f.add_argument("--image-size", type=int, default=64)
+    ldm_f.add_argument("--batch-size", type=int, default=32)
+    ldm_f.add_argument("--dataset-size", type=int, default=8000)
+    ldm_f.add_argument("--samples", type=int, default=64, help="held-out prompts per evaluation")
+    ldm_f.add_argument("--evals", type=int, default=3, help="evaluations per run, evenly spaced in its budget")
+    ldm_f.add_argument("--json", action="store_true", help="print the whole result as one JSON line")
+    ldm_f.set_defaults(func=_cmd_study_ldm_f)
 
     evaluate = sub.add_parser("eval", help="evaluate a model")
     eval_sub = evaluate.add_subparsers(dest="what", required=True)

@@ -198,6 +198,19 @@ class ShapesEvaluator(nn.Module):
         return {name: head(h) for name, head in self.heads.items()}
 
     @torch.no_grad()
+    def embed(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """(B, 8·width) features: the last conv stage averaged over its 4×4 positions. What the
+        Fréchet distance compares (as FID uses Inception's pooled features, Heusel et al. 2017)."""
+        self.eval()
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size].float()
+            if x.shape[-2:] != (64, 64):
+                x = F.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
+            out.append(self.features(x).mean(dim=(2, 3)))
+        return torch.cat(out)
+
+    @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 256) -> list[dict[str, str]]:
         """Read every picture: [{'shape': 'star', 'color': 'red', 'background': 'blue', …}, …]."""
         self.eval()
@@ -275,6 +288,24 @@ def evaluator_accuracy(evaluator: ShapesEvaluator, n: int = 512, seed: int = 10_
             for name in evaluator.attributes}
 
 
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of features (N, D) (Heusel et al. 2017):
+        ‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½).
+    tr (Σ_a Σ_b)^½ is the sum of the square roots of the eigenvalues of Σ_a Σ_b, which are real and
+    ≥ 0 for two covariance matrices (it is similar to Σ_a^½ Σ_b Σ_a^½), so no matrix square root is
+    needed. With few samples it is biased upward; compare values computed with equal N only."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"need two feature matrices (N, D) of one width, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"need at least 2 samples per set for a covariance, got {len(a)} and {len(b)}")
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    eigenvalues = torch.linalg.eigvals(cov_a @ cov_b).real.clamp(min=0)
+    distance = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * eigenvalues.sqrt().sum()
+    return float(distance.clamp(min=0))
+
+
 def load_shapes_evaluator(path=None) -> ShapesEvaluator:
     """The shipped evaluator (`weights/shapes-evaluator.safetensors`) or one at `path`."""
     from .checkpoints import WEIGHTS_DIR, load_checkpoint, load_state_into
@@ -307,11 +338,12 @@ def adherence_prompts(n: int, seed: int = 20_000) -> list:
 @torch.no_grad()
 def prompt_adherence(model, vae, evaluator: ShapesEvaluator, n: int = 256, sampler: str | None = None,
                      steps: int | None = None, cfg: float | None = None, seed: int = 0, batch_size: int = 32,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, keep: list | None = None) -> dict:
     """Generate one picture per prompt for `n` held-out prompts and read them back with the evaluator.
 
     Returns {"shape": …, "color": …, "background": …, "size": …, "position": …, "joint": …} as
-    fractions, where joint = shape and colour both right (the issue's bar), plus "samples"."""
+    fractions, where joint = shape and colour both right (the issue's bar), plus "samples".
+    keep: a list that receives each batch of generated pictures (B, 3, H, W), in prompt order."""
     from .pipeline import SamplingDefaults, text_to_image
 
     defaults = SamplingDefaults()
@@ -323,6 +355,8 @@ def prompt_adherence(model, vae, evaluator: ShapesEvaluator, n: int = 256, sampl
         batch = items[start:start + batch_size]
         pictures, _ = text_to_image(model, vae, [caption for _, caption in batch], seed=seed + start,
                                     steps=steps, cfg=cfg, sampler=sampler)
+        if keep is not None:
+            keep.append(pictures)
         for (scene, _), read in zip(batch, evaluator.predict(pictures)):
             obj = scene.objects[0]
             truth = {"shape": obj.shape, "color": obj.color, "background": scene.background,

@@ -186,7 +186,7 @@ Q_SAMPLE_MISTAKES = [
 
 def check_q_sample(student_fn: Callable, **kwargs) -> CheckResult:
     """Exercise: q_sample(x0, t, noise, alpha_bar) → x_t, with one t per sample (B,)."""
-    return check(student_fn, q_sample_reference, _q_sample_inputs, Q_SAMPLE_MISTAKES, name="q_sample", **kwargs)
+    return _check_written(student_fn, q_sample_reference, _q_sample_inputs, Q_SAMPLE_MISTAKES, name="q_sample", **kwargs)
 
 
 def alpha_bar_reference(betas: torch.Tensor) -> torch.Tensor:
@@ -218,8 +218,8 @@ ALPHA_BAR_MISTAKES = [
 
 def check_alpha_bar(student_fn: Callable, **kwargs) -> CheckResult:
     """Exercise: compute_alpha_bar(betas) → ᾱ, both (T,)."""
-    return check(student_fn, alpha_bar_reference, _betas_inputs, ALPHA_BAR_MISTAKES, name="compute_alpha_bar",
-                 atol=1e-6, rtol=1e-5, **kwargs)
+    return _check_written(student_fn, alpha_bar_reference, _betas_inputs, ALPHA_BAR_MISTAKES, name="compute_alpha_bar",
+                          atol=1e-6, rtol=1e-5, **kwargs)
 
 
 def snr_one_reference(betas: torch.Tensor) -> int:
@@ -251,8 +251,8 @@ SNR_ONE_MISTAKES = [
 
 def check_snr_one(student_fn: Callable, **kwargs) -> CheckResult:
     """Exercise: find_snr_one(betas) → the first t (int) at which SNR ≤ 1."""
-    return check(student_fn, snr_one_reference, _betas_inputs, SNR_ONE_MISTAKES, name="find_snr_one",
-                 atol=0, rtol=0, **kwargs)
+    return _check_written(student_fn, snr_one_reference, _betas_inputs, SNR_ONE_MISTAKES, name="find_snr_one",
+                          atol=0, rtol=0, **kwargs)
 
 
 def ddim_step_reference(eps: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: float, alpha_bar_prev: float) -> torch.Tensor:
@@ -297,7 +297,7 @@ DDIM_STEP_MISTAKES = [
 
 def check_ddim_step(student_fn: Callable, **kwargs) -> CheckResult:
     """Exercise: ddim_step(eps, x_t, alpha_bar_t, alpha_bar_prev) → x_prev (η = 0)."""
-    return check(student_fn, ddim_step_reference, _ddim_inputs, DDIM_STEP_MISTAKES, name="ddim_step", **kwargs)
+    return _check_written(student_fn, ddim_step_reference, _ddim_inputs, DDIM_STEP_MISTAKES, name="ddim_step", **kwargs)
 
 
 
@@ -1019,3 +1019,106 @@ def check_pca_project(student_fn: Callable, **kwargs) -> CheckResult:
 __all__ += ["check_cfg_mix", "check_expected_norm", "check_pca_project", "cfg_mix_reference",
             "expected_norm_reference", "pca_project_reference", "CFG_MIX_MISTAKES", "EXPECTED_NORM_MISTAKES",
             "PCA_PROJECT_MISTAKES"]
+
+
+# =============================================================================================
+# --- lesson 07: why latent? ---
+# =============================================================================================
+
+
+def _cost_ratio_inputs(generator: torch.Generator) -> dict:
+    size = 64 * int(torch.randint(1, 9, (1,), generator=generator))
+    f, c = [(8, 4), (16, 16)][int(torch.randint(0, 2, (1,), generator=generator))]  # c ≠ 3: channels visible
+    return dict(pixel_shape=(3, size, size), latent_shape=(c, size // f, size // f))
+
+
+def cost_ratios_reference(pixel_shape: tuple[int, int, int], latent_shape: tuple[int, int, int]) -> tuple[float, float]:
+    """(how many times cheaper the convolutions are, how many times cheaper self-attention is) when
+    the same UNet runs on `latent_shape` (c, h, w) instead of `pixel_shape` (3, H, W).
+
+    Inside the UNet every level has the same channels in both spaces: only the first and last
+    convolution see c. So a convolution's cost follows the positions, H·W; self-attention compares
+    every position with every other one, so its cost follows (H·W)²."""
+    positions = (pixel_shape[1] * pixel_shape[2]) / (latent_shape[1] * latent_shape[2])
+    return positions, positions ** 2
+
+
+COST_RATIO_MISTAKES = [
+    Mistake("the channels counted", "the UNet's inner channels (64, 128, …) are the same in every space; the "
+            "latent's c only changes the first and last convolution. Compare positions H·W, not values c·H·W.",
+            lambda pixel_shape, latent_shape: (math.prod(pixel_shape) / math.prod(latent_shape),
+                                               (math.prod(pixel_shape) / math.prod(latent_shape)) ** 2)),
+    Mistake("attention as cheap as a convolution", "a convolution looks at 9 neighbours per position: cost ∝ H·W. "
+            "Self-attention compares every position with every other: (H·W)² pairs.",
+            lambda pixel_shape, latent_shape: ((pixel_shape[1] * pixel_shape[2]) / (latent_shape[1] * latent_shape[2]),) * 2),
+    Mistake("only one side of the picture", "the picture shrinks f times in height *and* in width: f² fewer positions.",
+            lambda pixel_shape, latent_shape: (pixel_shape[1] / latent_shape[1], (pixel_shape[1] / latent_shape[1]) ** 2)),
+    Mistake("upside down", "how many times *cheaper* the latent is: pixel cost / latent cost, a number above 1.",
+            lambda pixel_shape, latent_shape: ((latent_shape[1] * latent_shape[2]) / (pixel_shape[1] * pixel_shape[2]),
+                                               ((latent_shape[1] * latent_shape[2]) / (pixel_shape[1] * pixel_shape[2])) ** 2)),
+]
+
+
+def check_cost_ratios(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: cost_ratios(pixel_shape, latent_shape) → (convolution ratio, attention ratio)."""
+    return _check_written(student_fn, cost_ratios_reference, _cost_ratio_inputs, COST_RATIO_MISTAKES,
+                          name="cost_ratios", atol=1e-6, rtol=1e-6, **kwargs)
+
+
+# What explains each gap in `latentlab bench why-latent`'s numbers: the student picks a letter, the
+# checker works out the right one from the measurement itself (another machine may need another).
+FLOP_GAP_CHOICES = {
+    "A": "self-attention: its cost grows with the square of the positions",
+    "B": "the channels: the latent has more channels than a picture",
+    "C": "nothing: the FLOPs shrink exactly with the positions",
+}
+TIME_GAP_CHOICES = {
+    "A": "small tensors leave the cores idle: fixed costs per layer (dispatch, memory traffic) do not shrink with them",
+    "B": "big tensors fall out of the caches, so pixel space computes at fewer FLOPs per second",
+    "C": "nothing to explain: the time shrinks like the FLOPs",
+}
+
+
+def _gap_answers(row_pixel: dict, row_latent: dict) -> tuple[str, str, dict]:
+    positions = (row_pixel["latent_shape"][1] * row_pixel["latent_shape"][2]) / (
+        row_latent["latent_shape"][1] * row_latent["latent_shape"][2])
+    flop_ratio = row_pixel["gflops"] / row_latent["gflops"]
+    speedup = row_pixel["ms"] / row_latent["ms"]
+    flop_answer = "A" if flop_ratio > 1.2 * positions else ("B" if flop_ratio < positions / 1.2 else "C")
+    time_answer = "A" if speedup < flop_ratio / 1.25 else ("B" if speedup > 1.25 * flop_ratio else "C")
+    return flop_answer, time_answer, {"positions": positions, "flop_ratio": flop_ratio, "speedup": speedup}
+
+
+def check_why_latent_gaps(flop_answer, time_answer, bench: dict, space: str = "f8c4",
+                          quiet: bool = False) -> CheckResult:
+    """Exercise: from a `bench_why_latent` result, say why the FLOP ratio differs from the positions
+    ratio (FLOP_GAP_CHOICES) and why the measured speed-up differs from the FLOP ratio (TIME_GAP_CHOICES)."""
+    name = "why the gaps"
+    if flop_answer is None or time_answer is None:
+        return _report(f"❌ {name}: not answered yet — set both answers to a letter.", False, None, quiet)
+    try:
+        rows = {row["space"]: row for row in bench["rows"]}
+        expected_flops, expected_time, n = _gap_answers(rows["pixel"], rows[space])
+    except (TypeError, KeyError, ZeroDivisionError):
+        return _report(f"❌ {name}: pass the benchmark's result (with a 'pixel' and a {space!r} row) as `bench`.",
+                       False, None, quiet)
+    numbers = (f"{n['positions']:.0f}× fewer positions, {n['flop_ratio']:.0f}× fewer FLOPs, "
+               f"{n['speedup']:.0f}× faster measured")
+    flop_answer, time_answer = str(flop_answer).strip().upper(), str(time_answer).strip().upper()
+    for answer, choices in ((flop_answer, FLOP_GAP_CHOICES), (time_answer, TIME_GAP_CHOICES)):
+        if answer not in choices:
+            return _report(f"❌ {name}: answer with one of the letters {', '.join(choices)} (got {answer!r}).",
+                           False, None, quiet)
+    if flop_answer != expected_flops:
+        return _report(f"❌ {name}: your measurement says {numbers}. Compare the first two numbers again: "
+                       f"which of the FLOP choices makes them differ (or not)? Hint: count the operations of "
+                       f"QKᵀ for N positions.", False, "flop gap", quiet)
+    if time_answer != expected_time:
+        return _report(f"❌ {name}: the FLOPs part is right; for the time, your measurement says {numbers}. Is the "
+                       f"speed-up above, below or near the FLOP ratio?", False, "time gap", quiet)
+    return _report(f"✅ {name}: {numbers} — FLOPs: {FLOP_GAP_CHOICES[flop_answer]}; time: "
+                   f"{TIME_GAP_CHOICES[time_answer]}.", True, None, quiet)
+
+
+__all__ += ["check_cost_ratios", "check_why_latent_gaps", "cost_ratios_reference", "COST_RATIO_MISTAKES",
+            "FLOP_GAP_CHOICES", "TIME_GAP_CHOICES"]

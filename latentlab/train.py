@@ -272,14 +272,16 @@ def encode_shapes_dataset(vae: AutoencoderKL, dataset, batch_size: int = 64, pro
 
 def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, vae: AutoencoderKL | None = None,
               run_dir: str | Path | None = None, resume: bool = False, progress: bool = True, callback=None,
-              init_from: str | Path | None = None):
+              init_from: str | Path | None = None, callback_every: int = 25):
     """Train the text-to-image model on captioned shapes in `vae`'s latent space (default vae-f8c4).
 
     The loss is DDPM's simple loss (Ho et al. 2020, eq. 14) in latent space (LDM eq. 2):
         L = ‖ε − ε̂(z_t, t, τ(y))‖²,  z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε,  t ~ U{0, …, T−1}
     with τ(y) the text encoder, trained jointly. Writes fp16 EMA weights to `out`; returns (model, metrics).
 
-    init_from: an ldm checkpoint to fine-tune (its config is used; a fresh optimiser and schedule)."""
+    init_from: an ldm checkpoint to fine-tune (its config is used; a fresh optimiser and schedule).
+    callback(step, {"loss", "train_seconds"}, ema) is called every `callback_every` steps; the time it
+    takes (an evaluation, a redraw) does not count toward `settings.minutes`."""
     from .data import CaptionedShapes
     from .ldm import LatentDiffusion, LDMConfig
 
@@ -350,8 +352,10 @@ def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, v
             bar.update(1)
             if step % 25 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
-                if callback is not None:
-                    callback(step, {"loss": float(np.mean(losses[-25:]))}, ema)
+            if callback is not None and step % callback_every == 0:
+                paused = time.perf_counter()
+                callback(step, {"loss": float(np.mean(losses[-25:])), "train_seconds": paused - start}, ema)
+                start += time.perf_counter() - paused  # the callback's time is not training time
             if run_path is not None and time.perf_counter() - last_save > settings.checkpoint_every:
                 _save_ldm_run(run_path, model, ema, opt, step, time.perf_counter() - start, generator, settings)
                 last_save = time.perf_counter()

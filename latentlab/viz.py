@@ -68,4 +68,61 @@ def trajectory_grid(trajectories: dict, frames: list[int], lim: float = 3.5, fig
     return fig
 
 
-__all__ = ["schedule_curves", "image_row", "trajectory_grid", "SCHEDULE_COLOURS"]
+SPACE_COLOURS = {"pixel": "tab:red", "f4c3": "tab:orange", "f8c4": "tab:blue", "f16c16": "tab:purple"}
+
+
+def study_figure(study: dict, figsize=(13, 3.8)) -> Figure:
+    """The mini LDM-f study (`latentlab study ldm-f`): joint adherence and Fréchet distance against
+    training time, adherence against training compute, and final adherence against sampling speed."""
+    fig = Figure(figsize=figsize)
+    ax_time, ax_fd, ax_flops, ax_speed = fig.subplots(1, 4)
+    for run in study["runs"]:
+        colour, label = SPACE_COLOURS.get(run["space"]), run["space"]
+        minutes = [0.0] + [p["train_minutes"] for p in run["curve"]]
+        ax_time.plot(minutes, [0.0] + [p["joint"] for p in run["curve"]], "o-", color=colour, label=label)
+        ax_fd.plot([p["train_minutes"] for p in run["curve"]], [p["frechet"] for p in run["curve"]], "o-",
+                   color=colour, label=label)
+        ax_flops.plot([p["train_pflops"] for p in run["curve"]], [p["joint"] for p in run["curve"]], "o-",
+                      color=colour, label=label)
+        ax_speed.scatter(run["images_per_second"], run["final"]["joint"], color=colour, s=40)
+        ax_speed.annotate(label, (run["images_per_second"], run["final"]["joint"]), fontsize=8,
+                          xytext=(4, 4), textcoords="offset points")
+    floor = study.get("frechet_real_vs_real")
+    if floor is not None:
+        ax_fd.axhline(floor, color="grey", ls=":", lw=1, label="real vs real")
+    ax_time.set(title="adherence while training", xlabel="training minutes", ylabel="joint shape+colour", ylim=(0, 1))
+    ax_fd.set(title="Fréchet distance (lower: closer to real)", xlabel="training minutes", yscale="log")
+    ax_flops.set(title="adherence per training compute", xlabel="PFLOPs of training", xscale="log", ylim=(0, 1))
+    ax_speed.set(title="quality vs sampling speed", xlabel="pictures per second", xscale="log", ylim=(0, 1))
+    ax_time.legend(frameon=False, fontsize=8)
+    settings = study["settings"]
+    fig.suptitle(f"{settings['minutes_per_run']:g} minutes per space · {settings['image_size']} px · "
+                 f"{study['hardware']}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def why_latent_bars(bench: dict, figsize=(11, 3.4)) -> Figure:
+    """`latentlab bench why-latent`: one UNet step's time, FLOPs and peak memory per space (log scale)."""
+    rows = bench["rows"]
+    names = [r["space"] for r in rows]
+    colours = [SPACE_COLOURS.get(n, "grey") for n in names]
+    fig = Figure(figsize=figsize)
+    axes = fig.subplots(1, 3)
+    for ax, key, title in zip(axes, ("ms", "gflops", "peak_mb"),
+                              ("one UNet step (ms)", "GFLOPs per step", "peak memory (MB)")):
+        values = [r[key] for r in rows]
+        # A CPU's resident-memory counter moves in pages: a small step can read 0 MB. Draw those at 0.5 ("< 1").
+        heights = [0.5 if v is None or v < 1 else v for v in values]
+        bars = ax.bar(names, heights, color=colours)
+        ax.set(title=title, yscale="log")
+        for bar, value, height in zip(bars, values, heights):
+            label = "n/a" if value is None else ("< 1" if value < 1 else f"{value:.3g}")
+            ax.annotate(label, (bar.get_x() + bar.get_width() / 2, height), ha="center", va="bottom", fontsize=8)
+    fig.suptitle(f"{bench['size']} px pictures · {bench['device']}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["schedule_curves", "image_row", "trajectory_grid", "study_figure", "why_latent_bars",
+           "SCHEDULE_COLOURS", "SPACE_COLOURS"]

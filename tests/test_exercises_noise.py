@@ -1,7 +1,7 @@
 """Lesson 03/05 checkers: each passes the reference solution, names each of its mistakes, never raises."""
 
-import pytest
 import torch
+from checker_suite import checker_tests
 
 from latentlab import exercises as ex
 
@@ -14,23 +14,7 @@ CHECKERS = [
 IDS = ["q_sample", "alpha_bar", "snr_one", "ddim_step"]
 
 
-@pytest.mark.parametrize("checker, reference, mistakes", CHECKERS, ids=IDS)
-def test_reference_solution_passes(checker, reference, mistakes, capsys):
-    result = checker(reference)
-    assert result.passed and result.mistake is None
-    assert "✅" in capsys.readouterr().out
-
-
-CASES = [(checker, m) for (checker, _, mistakes) in CHECKERS for m in mistakes]
-
-
-@pytest.mark.parametrize("checker, mistake", CASES, ids=[f"{c.__name__}-{m.name}" for c, m in CASES])
-def test_each_named_mistake_is_caught_and_named(checker, mistake, capsys):
-    result = checker(mistake.fn)
-    assert not result.passed
-    assert result.mistake == mistake.name
-    out = capsys.readouterr().out
-    assert "❌" in out and mistake.name in out and "Hint:" in out
+globals().update(checker_tests(CHECKERS, IDS))
 
 
 def test_the_issue_mistakes_are_covered():
@@ -74,7 +58,7 @@ def test_never_raises_and_explains(capsys):
     assert not result.passed and "raised RuntimeError" in result.message
     assert "expected shape (4, 3, 4, 4), got (3, 4, 4)" in ex.check_q_sample(wrong_shape).message
     assert "off by up to" in ex.check_q_sample(nonsense).message
-    assert "wrong on trial" in ex.check_snr_one(lambda betas: None).message
+    assert "not written yet" in ex.check_snr_one(lambda betas: None).message
     capsys.readouterr()
 
 

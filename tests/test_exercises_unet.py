@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from checker_suite import checker_tests
 
 from latentlab import exercises as ex
 from latentlab.blocks import CrossAttention
@@ -19,34 +20,7 @@ CHECKERS = [
 IDS = ["timestep_embedding", "level_shapes", "attention"]
 
 
-@pytest.mark.parametrize("checker, reference, mistakes", CHECKERS, ids=IDS)
-def test_reference_solution_passes(checker, reference, mistakes, capsys):
-    result = checker(reference)
-    assert result.passed and result.mistake is None
-    assert "✅" in capsys.readouterr().out
-
-
-CASES = [(checker, m) for (checker, _, mistakes) in CHECKERS for m in mistakes]
-
-
-@pytest.mark.parametrize("checker, mistake", CASES, ids=[f"{c.__name__}-{m.name}" for c, m in CASES])
-def test_each_named_mistake_is_caught_and_named(checker, mistake, capsys):
-    result = checker(mistake.fn)
-    assert not result.passed
-    assert result.mistake == mistake.name
-    out = capsys.readouterr().out
-    assert "❌" in out and mistake.name in out and "Hint:" in out
-
-
-@pytest.mark.parametrize("checker", [c for c, _, _ in CHECKERS], ids=IDS)
-def test_a_stub_returning_none_is_told_kindly(checker, capsys):
-    def stub(*args, **kwargs):
-        # your code here
-        return None
-
-    result = checker(stub)
-    assert not result.passed and "not written yet" in result.message
-    assert "❌" in capsys.readouterr().out
+globals().update(checker_tests(CHECKERS, IDS))
 
 
 @pytest.mark.parametrize("checker", [c for c, _, _ in CHECKERS], ids=IDS)

@@ -3,6 +3,7 @@ and tells a student whose stub still returns None that it is not written yet."""
 
 import pytest
 import torch
+from checker_suite import checker_tests
 
 from latentlab import exercises as ex
 from latentlab.vae import DiagonalGaussian
@@ -17,45 +18,7 @@ CHECKERS = [
 IDS = ["compression_ratio", "bits_per_pixel", "reparameterise", "gaussian_kl", "scaling_factor"]
 
 
-@pytest.mark.parametrize("checker, reference, mistakes", CHECKERS, ids=IDS)
-def test_reference_solution_passes(checker, reference, mistakes, capsys):
-    result = checker(reference)
-    assert result.passed and result.mistake is None
-    assert "✅" in capsys.readouterr().out
-
-
-CASES = [(checker, m) for (checker, _, mistakes) in CHECKERS for m in mistakes]
-
-
-@pytest.mark.parametrize("checker, mistake", CASES, ids=[f"{c.__name__}-{m.name}" for c, m in CASES])
-def test_each_named_mistake_is_caught_and_named(checker, mistake, capsys):
-    result = checker(mistake.fn)
-    assert not result.passed
-    assert result.mistake == mistake.name
-    out = capsys.readouterr().out
-    assert "❌" in out and mistake.name in out and "Hint:" in out
-
-
-@pytest.mark.parametrize("checker", [c for c, _, _ in CHECKERS], ids=IDS)
-def test_a_stub_returning_none_is_told_kindly(checker, capsys):
-    def stub(**kwargs):
-        # your code here
-        return None
-
-    result = checker(stub)
-    assert not result.passed and result.mistake is None
-    out = capsys.readouterr().out
-    assert "not written yet" in out and "Traceback" not in out
-
-
-@pytest.mark.parametrize("checker", [c for c, _, _ in CHECKERS], ids=IDS)
-def test_a_crashing_function_is_reported_not_raised(checker, capsys):
-    def broken(**kwargs):
-        return 1 / 0
-
-    result = checker(broken)
-    assert not result.passed
-    assert "ZeroDivisionError" in capsys.readouterr().out
+globals().update(checker_tests(CHECKERS, IDS))
 
 
 def test_the_brief_mistakes_are_covered():

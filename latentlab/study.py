@@ -1,0 +1,286 @@
+"""The mini LDM study: how much should the autoencoder compress? (LDM §4.1, Fig. 6–7, in miniature)
+
+    latentlab study ldm-f --minutes-per-run 10
+
+Rombach et al. (2022, §4.1) trained one UNet recipe in pixel space (LDM-1) and in latent spaces of
+f = 2 … 32 for the same number of steps on one A100, and found that small f trains slowly (the UNet
+spends its compute on detail nobody sees) while large f loses too much to the autoencoder: f = 4–16
+strike the balance (their Fig. 6 and 7).
+
+Here the course's UNet recipe (`UNetConfig.shapes()`, with its in/out channels set to the space's)
+is trained on the captioned shapes in pixel space (f = 1) and in the latent spaces of the shipped
+vae-f4c3, vae-f8c4 and vae-f16c16, each for the **same wall-clock budget** on this machine. At
+evenly spaced points of each budget, the EMA model draws one picture for each of `samples` held-out
+prompts, and we record:
+  - prompt adherence: the shapes evaluator reads shape and colour back ("joint", as `eval ldm`);
+  - a Fréchet distance between the evaluator's features of those pictures and of real pictures of
+    the same scenes (FID's recipe with our own small feature extractor);
+  - the training compute done so far: steps × the FLOPs of one training step (counted, not guessed).
+At the end of each run, the sampling throughput: pictures per second for 20 DDIM steps with CFG,
+decode included. Evaluation time is not training time: the clock stops while the model is tested.
+
+The pictures are 64 px rather than the course model's 128 so that pixel space gets more than a
+handful of steps on a laptop CPU; the latents are then 16×16×3, 8×8×4 and 4×4×16.
+
+Each finished run is saved as `<out>/<space>.json`; running the study again with the same settings
+skips finished runs (an interrupted run starts over).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+SPACES = ("pixel", "f4c3", "f8c4", "f16c16")
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+@dataclass
+class PixelSpaceConfig:
+    latent_channels: int = 3
+    downsample_factor: int = 1
+    scaling_factor: float = 1.0
+    name: str = "pixel"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+class PixelSpace(nn.Module):
+    """Pixel space dressed as an autoencoder (f = 1, c = 3), so the same pipeline runs in it.
+
+    to_latent multiplies the pixels by a scaling factor (1/std over data, as for a VAE's latents, so
+    the diffusion model sees unit variance in every space); from_latent divides it out."""
+
+    def __init__(self, scaling_factor: float = 1.0):
+        super().__init__()
+        self.config = PixelSpaceConfig(scaling_factor=float(scaling_factor))
+        self.anchor = nn.Parameter(torch.zeros(0), requires_grad=False)  # no weights; carries the device
+
+    @property
+    def downsample_factor(self) -> int:
+        return 1
+
+    @property
+    def scaling_factor(self) -> float:
+        return self.config.scaling_factor
+
+    def to_latent(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        return x.to(self.anchor.device) * self.config.scaling_factor
+
+    def from_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        return latent / self.config.scaling_factor
+
+
+def space_autoencoder(space: str, image_size: int = 64):
+    """The 'autoencoder' of a space: PixelSpace (its scaling factor from 256 training pictures) or a shipped VAE."""
+    from .checkpoints import load_pretrained
+    from .data import CaptionedShapes
+
+    if space not in SPACES:
+        raise ValueError(f"unknown space {space!r}; the study's spaces are {', '.join(SPACES)}")
+    if space == "pixel":
+        images, _, _ = CaptionedShapes(256, size=image_size, seed=0, two_objects=0.15).batch(range(256))
+        return PixelSpace(1.0 / float(images.std()))
+    return load_pretrained(f"vae-{space}", kind="vae").eval()
+
+
+@dataclass
+class StudySettings:
+    minutes_per_run: float = 10.0
+    image_size: int = 64
+    batch_size: int = 32
+    dataset_size: int = 8000
+    samples: int = 64                 # held-out prompts per evaluation
+    evals: int = 3                    # evaluations per run, at 1/evals, 2/evals, … of its budget
+    sampler: str = "ddim"
+    sample_steps: int = 20            # DDIM steps of every evaluation picture
+    cfg: float = 7.5
+    seed: int = 0
+    spaces: tuple[str, ...] = SPACES
+    tiny: bool = False                # LDMConfig.tiny()'s UNet and text encoder (for the tests)
+
+    def __post_init__(self):
+        self.spaces = tuple(self.spaces)
+        unknown = [s for s in self.spaces if s not in SPACES]
+        if unknown or not self.spaces:
+            raise ValueError(f"spaces must be some of {', '.join(SPACES)}, got {list(self.spaces)}")
+        if not self.minutes_per_run > 0:
+            raise ValueError(f"minutes_per_run must be positive, got {self.minutes_per_run}")
+        if self.image_size % 16 or self.image_size < 32:
+            raise ValueError(f"image_size must be a multiple of 16 and at least 32 (f16 latents), got {self.image_size}")
+        if self.samples < 2 or self.evals < 1:
+            raise ValueError(f"need samples ≥ 2 (a covariance) and evals ≥ 1, got {self.samples} and {self.evals}")
+
+
+def study_config(space: str, settings: StudySettings, autoencoder):
+    """The LDM config of one run: the course's recipe with the space's channels."""
+    from .ldm import LDMConfig
+
+    c, f = autoencoder.config.latent_channels, autoencoder.downsample_factor
+    base = LDMConfig.tiny() if settings.tiny else LDMConfig()
+    unet = replace(base.unet, in_channels=c, out_channels=c, sample_size=settings.image_size // f)
+    return replace(base, unet=unet, vae=space, image_size=settings.image_size)
+
+
+def training_step_flops(model, batch_size: int, latent_shape: tuple[int, ...]) -> float:
+    """FLOPs of one training step (forward and backward of UNet and text encoder), counted on a
+    batch of one and multiplied by the batch size (every op here is linear in the batch)."""
+    ids = model.tokenizer(["a red circle on a white background"])
+    x = torch.randn(1, *latent_shape)
+    with FlopCounterMode(display=False) as counter:
+        loss = model.unet(x, torch.tensor([500]), model.text_encoder(ids)).square().mean()
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() * batch_size
+
+
+def real_features(evaluator, scenes, image_size: int) -> torch.Tensor:
+    from .data import render_scene
+    from .images import to_tensor
+
+    pictures = torch.cat([to_tensor(render_scene(scene, image_size), multiple=1) for scene in scenes])
+    return evaluator.embed(pictures)
+
+
+@torch.no_grad()
+def evaluate_point(model, autoencoder, evaluator, settings: StudySettings, reference: torch.Tensor) -> dict:
+    """Adherence and Fréchet distance of `model` now, on the study's held-out prompts."""
+    from .evaluate import frechet_distance, prompt_adherence
+
+    was_training = model.training
+    model.eval()
+    pictures: list[torch.Tensor] = []
+    adherence = prompt_adherence(model, autoencoder, evaluator, n=settings.samples, sampler=settings.sampler,
+                                 steps=settings.sample_steps, cfg=settings.cfg, seed=settings.seed, progress=False,
+                                 keep=pictures)
+    model.train(was_training)
+    return {"joint": adherence["joint"], "shape": adherence["shape"], "color": adherence["color"],
+            "frechet": round(frechet_distance(evaluator.embed(torch.cat(pictures)), reference), 3)}
+
+
+@torch.no_grad()
+def images_per_second(model, autoencoder, settings: StudySettings, images: int = 16, repeats: int = 2) -> float:
+    """Pictures per second: `images` prompts, the study's sampler, steps and CFG, decode included."""
+    from .pipeline import text_to_image
+
+    prompts = [f"a {c} square on a white background" for c in ("red", "blue", "green", "black")] * (images // 4 + 1)
+    text_to_image(model, autoencoder, prompts[:images], steps=2, cfg=settings.cfg)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        text_to_image(model, autoencoder, prompts[:images], steps=settings.sample_steps, cfg=settings.cfg,
+                      sampler=settings.sampler)
+        times.append(time.perf_counter() - start)
+    return round(images / statistics.median(times), 3)
+
+
+def run_space(space: str, settings: StudySettings, out_dir: Path, evaluator, reference: torch.Tensor,
+              progress: bool = True) -> dict:
+    """Train one space for the budget, evaluating along the way; returns its record."""
+    from .train import LDMTrainSettings, hardware, train_ldm
+
+    autoencoder = space_autoencoder(space, settings.image_size)
+    config = study_config(space, settings, autoencoder)
+    f, c = autoencoder.downsample_factor, autoencoder.config.latent_channels
+    latent_shape = (c, settings.image_size // f, settings.image_size // f)
+    train_settings = LDMTrainSettings(minutes=settings.minutes_per_run, batch_size=settings.batch_size,
+                                      dataset_size=settings.dataset_size, seed=settings.seed,
+                                      checkpoint_every=float("inf"))
+    from .ldm import LatentDiffusion
+
+    step_flops = training_step_flops(LatentDiffusion(config), settings.batch_size, latent_shape)
+    budget_s = 60 * settings.minutes_per_run
+    points = [budget_s * k / settings.evals for k in range(1, settings.evals)]  # the last one is after training
+    curve = []
+
+    def record(step: int, seconds: float, model) -> None:
+        point = evaluate_point(model, autoencoder, evaluator, settings, reference)
+        curve.append({"train_minutes": round(seconds / 60, 3), "steps": step,
+                      "train_pflops": float(f"{step * step_flops / 1e15:.4g}")} | point)
+
+    def callback(step, metrics, ema):
+        if points and metrics["train_seconds"] >= points[0]:
+            points.pop(0)
+            record(step, metrics["train_seconds"], ema)
+
+    model, metrics = train_ldm(None, train_settings, config=config, vae=autoencoder, run_dir=out_dir / space,
+                               progress=progress, callback=callback, callback_every=1)
+    record(metrics["steps"], 60 * metrics["train_minutes"], model)
+    return {"space": space, "latent_shape": list(latent_shape), "values": int(torch.tensor(latent_shape).prod()),
+            "steps": metrics["steps"], "train_minutes": metrics["train_minutes"],
+            "step_gflops": round(step_flops / 1e9, 2), "final_loss": metrics["final_loss"],
+            "curve": curve, "final": curve[-1],
+            "images_per_second": images_per_second(model, autoencoder, settings),
+            "hardware": hardware(), "interrupted": metrics["interrupted"]}
+
+
+def run_study(out_dir, settings: StudySettings, progress: bool = True) -> dict:
+    """Every space of `settings` in turn (finished ones are read back, not rerun); returns the
+    study's record and writes it to `<out_dir>/study-ldm-f.json` with its figure beside it."""
+    from .evaluate import adherence_prompts, frechet_distance, load_shapes_evaluator
+    from .train import hardware
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evaluator = load_shapes_evaluator()
+    scenes = [scene for scene, _ in adherence_prompts(settings.samples)]
+    reference = real_features(evaluator, scenes, settings.image_size)
+    # The floor of the Fréchet distance at this N: two sets of *real* pictures of different scenes.
+    others = [scene for scene, _ in adherence_prompts(settings.samples, seed=30_000)]
+    floor = frechet_distance(real_features(evaluator, others, settings.image_size), reference)
+    key = {k: v for k, v in asdict(settings).items() if k != "spaces"}
+    runs = []
+    for space in settings.spaces:
+        path = out_dir / f"{space}.json"
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("settings") == key and not saved["run"]["interrupted"]:
+                runs.append(saved["run"])
+                continue
+        run = run_space(space, settings, out_dir, evaluator, reference, progress=progress)
+        if run["interrupted"]:
+            raise KeyboardInterrupt(f"the {space} run was interrupted; run the study again to redo it")
+        write_json(path, {"settings": key, "run": run})
+        runs.append(run)
+    result = {"study": "ldm-f", "settings": key, "hardware": hardware(), "runs": runs,
+              "frechet_real_vs_real": round(floor, 3),
+              "command": f"latentlab study ldm-f --minutes-per-run {settings.minutes_per_run:g}"}
+    write_json(out_dir / "study-ldm-f.json", result)
+    from .viz import study_figure
+
+    study_figure(result).savefig(out_dir / "study-ldm-f.png", dpi=110, bbox_inches="tight")
+    return result
+
+
+def load_study(path=None) -> dict:
+    """The committed study (`latentlab/results/study-ldm-f.json`) or one at `path`."""
+    path = Path(path) if path is not None else RESULTS_DIR / "study-ldm-f.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no study results at {path}; make them with `latentlab study ldm-f`")
+    return json.loads(path.read_text())
+
+
+def write_json(path: Path, obj) -> None:
+    """Atomically: a crash mid-write leaves the old file, never half a new one."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+__all__ = ["SPACES", "PixelSpace", "StudySettings", "load_study", "run_space", "run_study", "space_autoencoder",
+           "study_config"]
