@@ -38,7 +38,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 SPACES = ("pixel", "f4c3", "f8c4", "f16c16")
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -137,7 +136,9 @@ def training_step_flops(model, batch_size: int, latent_shape: tuple[int, ...]) -
     batch of one and multiplied by the batch size (every op here is linear in the batch)."""
     ids = model.tokenizer(["a red circle on a white background"])
     x = torch.randn(1, *latent_shape)
-    with FlopCounterMode(display=False) as counter:
+    from .why_latent import flop_counter
+
+    with flop_counter() as counter:
         loss = model.unet(x, torch.tensor([500]), model.text_encoder(ids)).square().mean()
         loss.backward()
     model.zero_grad(set_to_none=True)

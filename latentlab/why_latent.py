@@ -21,13 +21,38 @@ import time
 from contextlib import contextmanager
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from .unet import UNet, UNetConfig
 from .vae import AutoencoderKL, VAEConfig
 
 # space → (downsample factor f, channels c, VAE preset decoding it)
 SPACES = {"pixel": (1, 3, None), "f4c3": (4, 3, "f4c3"), "f8c4": (8, 4, "f8c4"), "f16c16": (16, 16, "f16c16")}
+
+
+def _sdpa_cpu_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _sdpa_cpu_backward_flops(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None,
+                             **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+def flop_counter() -> FlopCounterMode:
+    """torch's FLOP counter, taught the CPU kernel of `scaled_dot_product_attention`.
+
+    torch counts the GPU attention kernels but not `_scaled_dot_product_flash_attention_for_cpu`
+    (torch 2.13): on a CPU the attention, the one cost that grows with the square of the positions,
+    would count as zero. We give that kernel the same formula as its GPU twins (QKᵀ and AV, twice as
+    many multiply-adds backward)."""
+    mapping = {}
+    for name, formula in (("_scaled_dot_product_flash_attention_for_cpu", _sdpa_cpu_flops),
+                          ("_scaled_dot_product_flash_attention_for_cpu_backward", _sdpa_cpu_backward_flops)):
+        op = getattr(torch.ops.aten, name, None)
+        if op is not None:
+            mapping[op] = formula
+    return FlopCounterMode(display=False, custom_mapping=mapping)
 
 
 def unet_for(space: str) -> UNet:
@@ -106,7 +131,7 @@ def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces:
         f, c, _ = SPACES[space]
         models[space] = unet_for(space).to(device)
         inputs[space] = torch.randn(1, c, size // f, size // f, device=device)
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:
             models[space](inputs[space], 500, context)
         with peak_memory(device) as memory:
             models[space](inputs[space], 500, context)
@@ -151,4 +176,4 @@ def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces:
     return result
 
 
-__all__ = ["SPACES", "bench_why_latent", "peak_memory", "unet_for"]
+__all__ = ["SPACES", "bench_why_latent", "flop_counter", "peak_memory", "unet_for"]

@@ -1,6 +1,7 @@
 """`latentlab bench why-latent`: the same UNet in every space, and the figures it reports."""
 
 import pytest
+import torch
 
 from latentlab.why_latent import SPACES, bench_why_latent, unet_for
 
@@ -39,3 +40,16 @@ def test_vs_diffusers_times_the_same_computation():
     assert result["max_abs_difference"] < 1e-3  # identical weights, identical answer
     assert set(result["ratios"]) == {"vae_decode_64", "vae_encode_64"}
     assert all(r > 0 for r in result["ratios"].values())
+
+
+def test_the_flop_counter_counts_attention_on_every_device():
+    # torch alone counts 0 FLOPs for the CPU attention kernel; ours counts QKᵀ and AV: 2·(2·N·M·d) per head.
+    from latentlab.why_latent import flop_counter
+
+    q = torch.randn(2, 4, 256, 16, requires_grad=True)
+    with flop_counter() as counter:
+        out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert counter.get_total_flops() == 2 * (2 * 2 * 4 * 256 * 256 * 16)
+    with flop_counter() as counter:
+        out.sum().backward()
+    assert counter.get_total_flops() >= 2 * 2 * (2 * 2 * 4 * 256 * 256 * 16)  # backward: at least twice forward
