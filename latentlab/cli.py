@@ -43,7 +43,8 @@ def _cmd_train_vae(args) -> int:
     command = " ".join(["latentlab", *args.argv])  # recorded in the model card
     settings = VAETrainSettings(steps=args.steps, minutes=args.minutes, batch_size=args.batch_size,
                                 patch_size=args.patch_size, lr=args.lr, seed=args.seed,
-                                decoder_only=args.decoder_only, extra_metrics={"command": command})
+                                decoder_only=args.decoder_only, shapes=args.shapes,
+                                extra_metrics={"command": command})
     out = Path(args.out) if args.out else Path("runs") / f"vae-{args.preset}.safetensors"
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"vae-{args.preset}"
     _, metrics = train_vae(config, out, settings, run_dir=run_dir, resume=args.resume, init_from=args.init)
@@ -139,19 +140,25 @@ def _cmd_bench_sample(args) -> int:
 
 def _cmd_eval_ldm(args) -> int:
     from .checkpoints import load_ldm, load_pretrained, shipped_models
-    from .evaluate import evaluator_accuracy, load_shapes_evaluator, prompt_adherence
+    from .evaluate import (evaluator_accuracy, load_shapes_evaluator, prompt_adherence, resolve_vae,
+                           round_trip_adherence)
     from .pipeline import SamplingDefaults
 
     model = load_pretrained(args.model, kind="ldm") if args.model in shipped_models() else load_ldm(args.model)
-    vae = load_pretrained(model.config.vae, kind="vae")
+    _, vae = resolve_vae(args.vae or model.config.vae)
+    if vae.config.latent_channels != model.config.unet.in_channels:
+        raise ValueError(f"{args.vae} has {vae.config.latent_channels} latent channels; the model denoises "
+                         f"{model.config.unet.in_channels}")
     evaluator = load_shapes_evaluator()
     defaults = SamplingDefaults()
     settings = {"sampler": args.sampler or defaults.sampler, "steps": args.steps or defaults.steps,
                 "cfg": defaults.cfg if args.cfg is None else args.cfg, "samples": args.samples, "seed": args.seed}
     accuracy = evaluator_accuracy(evaluator)
+    ceiling = round_trip_adherence(vae, evaluator, n=args.samples, image_size=model.config.image_size)
     adherence = prompt_adherence(model, vae, evaluator, n=args.samples, sampler=settings["sampler"],
                                  steps=settings["steps"], cfg=settings["cfg"], seed=args.seed, progress=not args.json)
-    result = {"model": args.model, "evaluator_accuracy": accuracy, "adherence": adherence, "settings": settings}
+    result = {"model": args.model, "vae": args.vae or model.config.vae, "evaluator_accuracy": accuracy,
+              "adherence": adherence, "vae_round_trip": ceiling, "settings": settings}
     if args.table_samples > 0:
         table = []
         for cfg in (1.0, 3.0, 5.0, 7.5):
@@ -283,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     vae.add_argument("--init", help="fine-tune: start from this VAE checkpoint (same preset), new schedule")
     vae.add_argument("--decoder-only", action="store_true",
                      help="with --init: fine-tune the decoder only; the latent space stays exactly the same")
+    vae.add_argument("--shapes", type=float, default=0.0,
+                     help="share of each batch that is whole captioned-shapes pictures (default 0: photos only)")
     vae.set_defaults(func=_cmd_train_vae)
 
     ldm = train_sub.add_parser("ldm", help="train the text-to-image model on captioned shapes (vae-f8c4 latents)")
@@ -304,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add_ldm_eval(sub_parsers):
         p = sub_parsers.add_parser("ldm", help="prompt adherence of a text-to-image model, read by the shapes evaluator")
         p.add_argument("--model", default="ldm-shapes", help="a shipped model name or a latentlab .safetensors file")
+        p.add_argument("--vae", default=None, help="decode with this VAE (a shipped name or a file) instead of the "
+                                                   "model's own; it must share the model's latent space")
         p.add_argument("--samples", type=int, default=256, help="pictures at the default settings")
         p.add_argument("--table-samples", type=int, default=128,
                        help="pictures per cell of the CFG × steps table (0: no table)")

@@ -68,9 +68,12 @@ class PhotoPatches:
     SCALES = (1.0, 0.7, 0.5, 0.35)
 
     def __init__(self, patch_size: int = 128, seed: int = 0, photos: dict[str, Image.Image] | None = None,
-                 colour_shuffle: float = 0.5):
+                 colour_shuffle: float = 0.5, shapes: float = 0.0):
+        if not 0 <= shapes <= 1:
+            raise ValueError(f"shapes is the share of captioned-shapes pictures in a batch, in [0, 1]; got {shapes}")
         self.patch_size = patch_size
         self.colour_shuffle = colour_shuffle
+        self.shapes = shapes  # share of items that are whole captioned-shapes pictures (patch_size px)
         self.rng = np.random.default_rng(seed)
         photos = photos if photos is not None else training_photos()
         self.pool: list[np.ndarray] = []
@@ -92,6 +95,9 @@ class PhotoPatches:
         P, rng = self.patch_size, self.rng
         out = np.empty((batch_size, P, P, 3), dtype=np.uint8)
         for i in range(batch_size):
+            if self.shapes and rng.random() < self.shapes:
+                out[i] = np.asarray(render_scene(random_scene(rng, two_objects=0.15), P))
+                continue
             array = self.pool[rng.choice(len(self.pool), p=self.weights)]
             H, W, _ = array.shape
             top, left = rng.integers(0, H - P + 1), rng.integers(0, W - P + 1)

@@ -336,6 +336,28 @@ def adherence_prompts(n: int, seed: int = 20_000) -> list:
 
 
 @torch.no_grad()
+def round_trip_adherence(vae, evaluator: ShapesEvaluator, n: int = 256, image_size: int = 128) -> dict:
+    """The ceiling a text-to-image model can reach with this decoder: the real pictures of the `n`
+    adherence prompts, encoded and decoded by `vae`, read back by the evaluator. A perfect
+    denoiser would score this; what falls short of it is the decoder's fault, not the model's."""
+    from .data import render_scene
+    from .images import to_tensor
+
+    items = adherence_prompts(n)
+    real = torch.cat([to_tensor(render_scene(scene, image_size), multiple=1) for scene, _ in items])
+    device = next(vae.parameters()).device
+    pictures = vae.from_latent(vae.to_latent(real.to(device))).clamp(-1, 1).cpu()
+    read = evaluator.predict(pictures)
+    hits = {"shape": [], "color": [], "joint": []}
+    for (scene, _), r in zip(items, read):
+        obj = scene.objects[0]
+        hits["shape"].append(r["shape"] == obj.shape)
+        hits["color"].append(r["color"] == obj.color)
+        hits["joint"].append(r["shape"] == obj.shape and r["color"] == obj.color)
+    return {name: round(float(np.mean(v)), 4) for name, v in hits.items()} | {"samples": n}
+
+
+@torch.no_grad()
 def prompt_adherence(model, vae, evaluator: ShapesEvaluator, n: int = 256, sampler: str | None = None,
                      steps: int | None = None, cfg: float | None = None, seed: int = 0, batch_size: int = 32,
                      progress: bool = True, keep: list | None = None) -> dict:

@@ -54,6 +54,10 @@ class VAETrainSettings:
     # latent space and its scaling factor, stay exactly as they were, so models trained on those
     # latents keep working with the sharper decoder.
     decoder_only: bool = False
+    # Share of each batch that is whole captioned-shapes pictures instead of photo patches. A decoder
+    # trained on photos alone renders small flat shapes mottled and colour-shifted (an orange disc
+    # comes back yellowish and textured), which is what ldm-shapes' pictures are made of.
+    shapes: float = 0.0
     checkpoint_every: float = 60.0    # seconds between run checkpoints
     extra_metrics: dict = field(default_factory=dict)
 
@@ -155,7 +159,7 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
         for module in frozen:
             module.requires_grad_(False)
     trainable = [p for p in vae.parameters() if p.requires_grad]
-    data = PhotoPatches(settings.patch_size, seed=settings.seed)
+    data = PhotoPatches(settings.patch_size, seed=settings.seed, shapes=settings.shapes)
     opt = torch.optim.Adam(trainable, lr=settings.lr)
     run_path = Path(run_dir) / "last.safetensors" if run_dir is not None else None
     step, elapsed = 0, 0.0
@@ -219,6 +223,8 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
                "batch_size": settings.batch_size, "patch_size": settings.patch_size,
                "heldout_photo": HELD_OUT_PHOTO, "heldout_psnr": round(heldout_psnr(vae), 3),
                "scaling_factor": round(config.scaling_factor, 5), "interrupted": interrupted}
+    if settings.shapes:
+        metrics["shapes"] = settings.shapes
     if init_from is not None:
         metrics["init_from"] = str(init_from)
         metrics["init_metrics"] = init_vae.metrics

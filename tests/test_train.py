@@ -83,3 +83,17 @@ def test_decoder_only_fine_tuning_keeps_the_latent_space(tmp_path):
     assert metrics["scaling_factor"] == pytest.approx(start.scaling_factor, rel=1e-6)
     with pytest.raises(ValueError, match="give init_from"):
         train_vae(VAEConfig.tiny(), None, VAETrainSettings(steps=1, decoder_only=True), progress=False)
+
+
+def test_photo_patches_can_mix_in_captioned_shapes():
+    from latentlab.data import COLORS, PhotoPatches
+
+    palette = {tuple(c) for c in COLORS.values()}
+    shapes = PhotoPatches(64, seed=3, shapes=1.0).batch(6)  # every item a whole shapes picture
+    corners = ((shapes[:, :, 0, 0] + 1) * 127.5).round().int().tolist()
+    assert all(tuple(c) in palette for c in corners), corners  # a flat background of the palette
+    photos = PhotoPatches(64, seed=3).batch(6)
+    torch.testing.assert_close(photos, PhotoPatches(64, seed=3, shapes=0.0).batch(6))  # default: photos only
+    assert not torch.allclose(photos, shapes)
+    with pytest.raises(ValueError, match="share"):
+        PhotoPatches(64, shapes=1.5)
