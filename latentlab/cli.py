@@ -140,8 +140,7 @@ def _cmd_bench_sample(args) -> int:
 
 def _cmd_eval_ldm(args) -> int:
     from .checkpoints import load_ldm, load_pretrained, shipped_models
-    from .evaluate import (evaluator_accuracy, load_shapes_evaluator, prompt_adherence, resolve_vae,
-                           round_trip_adherence)
+    from .evaluate import evaluator_accuracy, load_shapes_evaluator, prompt_adherence, resolve_vae, round_trip_adherence
     from .pipeline import SamplingDefaults
 
     model = load_pretrained(args.model, kind="ldm") if args.model in shipped_models() else load_ldm(args.model)
