@@ -7,8 +7,8 @@ its f8c4 latent 16 384; every convolution costs in proportion to the positions, 
 self-attention in proportion to their *square*. So the UNet step should be ≥ 48× cheaper in f8c4
 than in pixels, and far more than that where attention dominates. Here we measure it: forward time
 (median of interleaved runs, so a busy machine slows every space alike), FLOPs counted by
-`torch.utils.flop_counter`, peak memory (CUDA max allocated, or the process's peak resident memory
-on a CPU), and the time of one 20-step picture including the VAE decode.
+`torch.utils.flop_counter`, peak memory (CUDA max allocated, or the peak of live tensor bytes
+elsewhere), and the time of one 20-step picture including the VAE decode.
 
 Every space uses `UNetConfig.shapes()` (ldm-shapes' recipe) with in/out channels set to the
 space's channels, and random weights: speed does not depend on what the weights learned.
@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import statistics
 import time
+import weakref
 from contextlib import contextmanager
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from .unet import UNet, UNetConfig
@@ -67,12 +70,45 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+class TensorMemoryMeter(TorchDispatchMode):
+    """Counts the bytes of the tensors that operations create inside the block, live at once, and
+    keeps the peak: the activation memory of a forward pass, on any device.
+
+    A CPU has no allocator statistics like CUDA's, and the process's resident memory moves in pages
+    the allocator keeps, so a small step reads as 0 MB. Here every new storage an operation returns
+    is added when it appears and subtracted when its tensor is freed (views share their base's storage
+    and are not counted twice)."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.peak = 0
+        self.storages: dict[int, int] = {}
+
+    def _free(self, key: int) -> None:
+        self.live -= self.storages.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if not isinstance(tensor, torch.Tensor):
+                continue
+            storage = tensor.untyped_storage()
+            key, size = storage.data_ptr(), storage.nbytes()
+            if size == 0 or key in self.storages:
+                continue
+            self.storages[key] = size
+            self.live += size
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(tensor, self._free, key)
+        return out
+
+
 @contextmanager
 def peak_memory(device: torch.device):
-    """Yields a dict whose 'mb' is filled with the peak memory used inside the block:
-    CUDA: max allocated above what was allocated before; CPU (Linux): the peak resident set above
-    the resident set before (the kernel's high-water mark is reset first via /proc/self/clear_refs)."""
-    result = {"mb": None}
+    """Yields a dict whose 'mb' is filled with the peak memory used inside the block and 'kind' with
+    what was measured: on CUDA the allocator's max allocated above what was allocated before (the
+    VRAM a step needs); elsewhere the peak of live tensor bytes (`TensorMemoryMeter`)."""
+    result = {"mb": None, "kind": None}
     if device.type == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated(device)
@@ -80,24 +116,12 @@ def peak_memory(device: torch.device):
         yield result
         torch.cuda.synchronize()
         result["mb"] = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+        result["kind"] = "cuda max allocated"
         return
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the peak RSS (Linux ≥ 4.0)
-        before = _status_kb("VmRSS")
-    except OSError:
-        before = None
-    yield result
-    if before is not None:
-        result["mb"] = max(0.0, (_status_kb("VmHWM") - before) / 1024)
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"/proc/self/status has no {field}")
+    with TensorMemoryMeter() as meter:
+        yield result
+    result["mb"] = meter.peak / 2**20
+    result["kind"] = "peak live tensors"
 
 
 @torch.no_grad()
@@ -137,7 +161,8 @@ def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces:
             models[space](inputs[space], 500, context)
         rows[space] = {"space": space, "latent_shape": list(inputs[space].shape[1:]),
                        "values": inputs[space].numel(), "gflops": round(counter.get_total_flops() / 1e9, 3),
-                       "peak_mb": None if memory["mb"] is None else round(memory["mb"], 1), "times": []}
+                       "peak_mb": None if memory["mb"] is None else round(memory["mb"], 1),
+                       "memory_kind": memory["kind"], "times": []}
     # Interleaved: every repeat times each space once, so drifting load hits all spaces alike.
     for _ in range(repeats):
         for space in spaces:
@@ -176,4 +201,4 @@ def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces:
     return result
 
 
-__all__ = ["SPACES", "bench_why_latent", "flop_counter", "peak_memory", "unet_for"]
+__all__ = ["SPACES", "TensorMemoryMeter", "bench_why_latent", "flop_counter", "peak_memory", "unet_for"]

@@ -53,3 +53,19 @@ def test_the_flop_counter_counts_attention_on_every_device():
     with flop_counter() as counter:
         out.sum().backward()
     assert counter.get_total_flops() >= 2 * 2 * (2 * 2 * 4 * 256 * 256 * 16)  # backward: at least twice forward
+
+
+def test_the_memory_meter_sees_activations_and_their_release():
+    from latentlab.why_latent import TensorMemoryMeter
+
+    x = torch.randn(256, 1024)  # 1 MiB made before: not counted
+    with TensorMemoryMeter() as meter:
+        a = x * 2          # +1 MiB
+        b = a.view(-1)     # a view: the same storage, not counted again
+        del a, b           # freed
+        c = x + 1          # +1 MiB again: live peaks at 1 MiB, not 2
+        d = torch.cat([c, c])  # +2 MiB: the peak is 3 MiB
+        del d
+    assert meter.peak == 3 * 2**20
+    assert meter.live == 2**20  # c is still alive
+    del c
