@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     why.set_defaults(func=_cmd_bench_why_latent)
     vs = bench_sub.add_parser("vs-diffusers", help="latentlab / diffusers time ratios, same config and weights")
     vs.add_argument("--size", type=int, default=256)
-    vs.add_argument("--repeats", type=int, default=10)
+    vs.add_argument("--repeats", type=int, default=20)
     vs.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     vs.add_argument("--json", action="store_true", help="print one JSON object")
     vs.set_defaults(func=_cmd_bench_vs_diffusers)

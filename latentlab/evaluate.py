@@ -337,9 +337,11 @@ def adherence_prompts(n: int, seed: int = 20_000) -> list:
 
 @torch.no_grad()
 def round_trip_adherence(vae, evaluator: ShapesEvaluator, n: int = 256, image_size: int = 128) -> dict:
-    """The ceiling a text-to-image model can reach with this decoder: the real pictures of the `n`
-    adherence prompts, encoded and decoded by `vae`, read back by the evaluator. A perfect
-    denoiser would score this; what falls short of it is the decoder's fault, not the model's."""
+    """The decoder's share of the errors: the real pictures of the `n` adherence prompts, encoded
+    and decoded by `vae`, read back by the evaluator. A decoder that garbles these (a photo-only
+    decoder turns small flat shapes mottled and shifts their colours) garbles the model's pictures
+    too. It is a reference, not a strict ceiling: the model's latents are not the encoder's, and a
+    model can produce latents that this decoder renders more cleanly than real ones."""
     from .data import render_scene
     from .images import to_tensor
 

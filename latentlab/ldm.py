@@ -31,7 +31,9 @@ class LDMConfig:
     schedule: str = "scaled_linear"   # Stable Diffusion v1's β schedule (LDM's "linear" in √β)
     num_train_timesteps: int = 1000
     prediction_type: str = "epsilon"  # the UNet predicts the noise ε, as SD v1 does
-    vae: str = "vae-f8c4"             # the latent space it was trained in
+    # The VAE it encodes and decodes with: vae-f8c4-shapes is vae-f8c4 (same encoder, same latents)
+    # with its decoder fine-tuned to draw flat shapes cleanly.
+    vae: str = "vae-f8c4-shapes"
     image_size: int = 128             # pixels; 128 / 8 = 16×16 latents
 
     @property
