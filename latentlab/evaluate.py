@@ -335,6 +335,14 @@ def adherence_prompts(n: int, seed: int = 20_000) -> list:
     return [data.scene_and_caption(i) for i in range(n)]
 
 
+def render_scenes(scenes, image_size: int = 128) -> torch.Tensor:
+    """Real pictures of `scenes`: (N, 3, image_size, image_size) in [-1, 1]."""
+    from .data import render_scene
+    from .images import to_tensor
+
+    return torch.cat([to_tensor(render_scene(scene, image_size), multiple=1) for scene in scenes])
+
+
 @torch.no_grad()
 def round_trip_adherence(vae, evaluator: ShapesEvaluator, n: int = 256, image_size: int = 128) -> dict:
     """The decoder's share of the errors: the real pictures of the `n` adherence prompts, encoded
@@ -342,11 +350,8 @@ def round_trip_adherence(vae, evaluator: ShapesEvaluator, n: int = 256, image_si
     decoder turns small flat shapes mottled and shifts their colours) garbles the model's pictures
     too. It is a reference, not a strict ceiling: the model's latents are not the encoder's, and a
     model can produce latents that this decoder renders more cleanly than real ones."""
-    from .data import render_scene
-    from .images import to_tensor
-
     items = adherence_prompts(n)
-    real = torch.cat([to_tensor(render_scene(scene, image_size), multiple=1) for scene, _ in items])
+    real = render_scenes([scene for scene, _ in items], image_size)
     device = next(vae.parameters()).device
     pictures = vae.from_latent(vae.to_latent(real.to(device))).clamp(-1, 1).cpu()
     read = evaluator.predict(pictures)

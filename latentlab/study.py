@@ -146,11 +146,9 @@ def training_step_flops(model, batch_size: int, latent_shape: tuple[int, ...]) -
 
 
 def real_features(evaluator, scenes, image_size: int) -> torch.Tensor:
-    from .data import render_scene
-    from .images import to_tensor
+    from .evaluate import render_scenes
 
-    pictures = torch.cat([to_tensor(render_scene(scene, image_size), multiple=1) for scene in scenes])
-    return evaluator.embed(pictures)
+    return evaluator.embed(render_scenes(scenes, image_size))
 
 
 @torch.no_grad()
