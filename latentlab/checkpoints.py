@@ -262,3 +262,51 @@ def load_diffusers_vae(source, config: VAEConfig | None = None) -> AutoencoderKL
     vae = AutoencoderKL(config)
     load_state_into(vae, convert_diffusers_vae_state(state), where)
     return vae.float().eval()
+
+
+# --- UNet weights in diffusers layout ----------------------------------------------------------
+
+# diffusers UNet2DConditionModel names → ours, applied in order to a name with a leading dot.
+_UNET_RENAMES = [
+    (r"^\.time_embedding\.linear_1\.", ".time_mlp.0."), (r"^\.time_embedding\.linear_2\.", ".time_mlp.2."),
+    (r"^\.conv_norm_out\.", ".norm_out."),
+    (r"^\.(down|up)_blocks\.(\d+)\.resnets\.(\d+)\.", r".\1_blocks.\2.\3.resnet."),
+    (r"^\.(down|up)_blocks\.(\d+)\.attentions\.(\d+)\.", r".\1_blocks.\2.\3.attention."),
+    (r"^\.(down|up)_blocks\.(\d+)\.(down|up)samplers\.0\.", r".\3samplers.\2."),
+    (r"^\.mid_block\.resnets\.0\.", ".mid_resnet1."), (r"^\.mid_block\.resnets\.1\.", ".mid_resnet2."),
+    (r"^\.mid_block\.attentions\.0\.", ".mid_attention."),
+    (r"\.transformer_blocks\.0\.", "."), (r"\.attn1\.", ".self_attn."), (r"\.attn2\.", ".cross_attn."),
+    (r"\.to_out\.0\.", ".to_out."), (r"\.ff\.net\.0\.proj\.", ".mlp.0."), (r"\.ff\.net\.2\.", ".mlp.2."),
+    (r"\.time_emb_proj\.", ".time_proj."), (r"\.conv_shortcut\.", ".skip."),
+]
+
+
+def convert_diffusers_unet_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a diffusers UNet2DConditionModel state dict to latentlab's `UNet` names (values unchanged).
+
+    Only the layout latentlab's UNet has maps: one transformer block per attention, a GELU
+    feed-forward (diffusers' default GEGLU has a projection twice as wide, refused here)."""
+    out = {}
+    for name, tensor in state.items():
+        if ".transformer_blocks." in name and ".transformer_blocks.0." not in name:
+            raise CheckpointError(f"{name}: latentlab's TransformerBlock2D holds one transformer block per attention")
+        new = "." + name
+        for pattern, repl in _UNET_RENAMES:
+            new = re.sub(pattern, repl, new)
+        out[new[1:]] = tensor
+    for name, tensor in out.items():
+        if name.endswith(".mlp.0.weight") and f"{name[:-len('0.weight')]}2.weight" in out:
+            hidden = out[f"{name[:-len('0.weight')]}2.weight"].shape[1]
+            if tensor.shape[0] == 2 * hidden:
+                raise CheckpointError(f"{name}: a GEGLU feed-forward (diffusers' default); latentlab's UNet "
+                                      "uses a GELU MLP, so build the diffusers model with activation_fn='gelu'")
+    return out
+
+
+def load_diffusers_unet(state: dict[str, torch.Tensor], config):
+    """A diffusers UNet2DConditionModel state dict of the same architecture → latentlab's `UNet`."""
+    from .unet import UNet
+
+    unet = UNet(config)
+    load_state_into(unet, convert_diffusers_unet_state(state), "the given diffusers UNet state dict")
+    return unet.float().eval()
