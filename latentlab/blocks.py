@@ -38,14 +38,20 @@ class ResnetBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor | None = None) -> torch.Tensor:
         B, C, H, W = x.shape
-        h = self.conv1(F.silu(self.norm1(x)))
+        # Without gradients (sampling, decoding) no one needs a norm's output once SiLU has read it, so
+        # SiLU overwrites it in place: one full-size tensor fewer to allocate and fill. Training keeps
+        # it, because SiLU's backward needs its input. Timed side by side with the out-of-place version
+        # (with the in-place skip addition below), `python benchmarks/ab_resnet_inplace.py`: VAE decode at
+        # 256 px 15 % faster, encode 6 %, on 2 CPU cores.
+        inplace = not torch.is_grad_enabled()
+        h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
         if self.time_proj is not None:
             if temb is None:
                 raise ValueError("this ResnetBlock was built with a time embedding; pass temb")
             h = h + self.time_proj(F.silu(temb))[:, :, None, None]  # (B, C_out, 1, 1) broadcast
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv2(F.silu(self.norm2(h), inplace=inplace))
         skip = x if self.skip is None else self.skip(x)
-        return skip + h
+        return h.add_(skip)  # skip + h, written into h (the convolution's fresh output; its backward does not need it)
 
 
 class Downsample(nn.Module):

@@ -112,11 +112,16 @@ def _cmd_study_ldm_f(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{'space':>7} {'latent':>10} {'steps':>6} {'PFLOPs':>7} {'joint':>6} {'Fréchet':>8} {'pictures/s':>10}")
+    print(f"{'':>33} {'after training':>15}   {'round trip':>15}")
+    print(f"{'space':>7} {'latent':>10} {'steps':>6} {'PFLOPs':>7} {'joint':>6} {'Fréchet':>8}   {'joint':>6} "
+          f"{'Fréchet':>8} {'pictures/s':>10}")
     for run in result["runs"]:
         shape = "×".join(str(n) for n in run["latent_shape"])
+        trip = result["round_trip"][run["space"]]
         print(f"{run['space']:>7} {shape:>10} {run['steps']:>6} {run['curve'][-1]['train_pflops']:>7.3g} "
-              f"{run['final']['joint']:>6.2f} {run['final']['frechet']:>8.3g} {run['images_per_second']:>10.3g}")
+              f"{run['final']['joint']:>6.2f} {run['final']['frechet']:>8.3g}   {trip['joint']:>6.2f} "
+              f"{trip['frechet']:>8.3g} {run['images_per_second']:>10.3g}")
+    print("round trip: the real pictures of the same prompts through the space's autoencoder and back")
     print(f"Fréchet distance between two sets of real pictures (the floor at this N): {result['frechet_real_vs_real']}")
     print(f"written: {Path(args.out) / 'study-ldm-f.json'} and study-ldm-f.png")
     return 0

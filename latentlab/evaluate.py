@@ -344,16 +344,20 @@ def render_scenes(scenes, image_size: int = 128) -> torch.Tensor:
 
 
 @torch.no_grad()
-def round_trip_adherence(vae, evaluator: ShapesEvaluator, n: int = 256, image_size: int = 128) -> dict:
+def round_trip_adherence(vae, evaluator: ShapesEvaluator, n: int = 256, image_size: int = 128,
+                         keep: list | None = None) -> dict:
     """The decoder's share of the errors: the real pictures of the `n` adherence prompts, encoded
     and decoded by `vae`, read back by the evaluator. A decoder that garbles these (a photo-only
     decoder turns small flat shapes mottled and shifts their colours) garbles the model's pictures
     too. It is a reference, not a strict ceiling: the model's latents are not the encoder's, and a
-    model can produce latents that this decoder renders more cleanly than real ones."""
+    model can produce latents that this decoder renders more cleanly than real ones.
+    keep: a list that receives the round-tripped pictures (n, 3, H, W), in prompt order."""
     items = adherence_prompts(n)
     real = render_scenes([scene for scene, _ in items], image_size)
     device = next(vae.parameters()).device
     pictures = vae.from_latent(vae.to_latent(real.to(device))).clamp(-1, 1).cpu()
+    if keep is not None:
+        keep.append(pictures)
     read = evaluator.predict(pictures)
     hits = {"shape": [], "color": [], "joint": []}
     for (scene, _), r in zip(items, read):

@@ -15,6 +15,8 @@ prompts, and we record:
   - prompt adherence: the shapes evaluator reads shape and colour back ("joint", as `eval ldm`);
   - a Fréchet distance between the evaluator's features of those pictures and of real pictures of
     the same scenes (FID's recipe with our own small feature extractor);
+  - once per space, the same two figures for the real pictures sent through the autoencoder and back
+    (the round trip): what the space itself loses, before any training;
   - the training compute done so far: steps × the FLOPs of one training step (counted, not guessed).
 At the end of each run, the sampling throughput: pictures per second for 20 DDIM steps with CFG,
 decode included. Evaluation time is not training time: the clock stops while the model is tested.
@@ -168,6 +170,20 @@ def evaluate_point(model, autoencoder, evaluator, settings: StudySettings, refer
 
 
 @torch.no_grad()
+@torch.no_grad()
+def round_trip(autoencoder, evaluator, settings: StudySettings, reference: torch.Tensor) -> dict:
+    """What the space itself keeps: the real pictures of the held-out prompts through the autoencoder
+    and back, read by the evaluator. No model trained in the space can be expected to beat it by much
+    (see `evaluate.round_trip_adherence`); pixel space keeps everything."""
+    from .evaluate import frechet_distance, round_trip_adherence
+
+    pictures: list[torch.Tensor] = []
+    adherence = round_trip_adherence(autoencoder, evaluator, n=settings.samples, image_size=settings.image_size,
+                                     keep=pictures)
+    return {"joint": adherence["joint"], "shape": adherence["shape"], "color": adherence["color"],
+            "frechet": round(frechet_distance(evaluator.embed(torch.cat(pictures)), reference), 3)}
+
+
 def images_per_second(model, autoencoder, settings: StudySettings, images: int = 16, repeats: int = 2) -> float:
     """Pictures per second: `images` prompts, the study's sampler, steps and CFG, decode included."""
     from .pipeline import text_to_image
@@ -251,8 +267,11 @@ def run_study(out_dir, settings: StudySettings, progress: bool = True) -> dict:
             raise KeyboardInterrupt(f"the {space} run was interrupted; run the study again to redo it")
         write_json(path, {"settings": key, "run": run})
         runs.append(run)
+    # Cheap, so measured afresh every time: what each space loses before any training.
+    round_trips = {space: round_trip(space_autoencoder(space, settings.image_size), evaluator, settings, reference)
+                   for space in settings.spaces}
     result = {"study": "ldm-f", "settings": key, "hardware": hardware(), "runs": runs,
-              "frechet_real_vs_real": round(floor, 3),
+              "round_trip": round_trips, "frechet_real_vs_real": round(floor, 3),
               "command": f"latentlab study ldm-f --minutes-per-run {settings.minutes_per_run:g}"}
     write_json(out_dir / "study-ldm-f.json", result)
     from .viz import study_figure
@@ -281,5 +300,5 @@ def write_json(path: Path, obj) -> None:
             os.remove(tmp)
 
 
-__all__ = ["SPACES", "PixelSpace", "StudySettings", "load_study", "run_space", "run_study", "space_autoencoder",
-           "study_config"]
+__all__ = ["SPACES", "PixelSpace", "StudySettings", "load_study", "round_trip", "run_space", "run_study",
+           "space_autoencoder", "study_config"]

@@ -71,6 +71,15 @@ def trajectory_grid(trajectories: dict, frames: list[int], lim: float = 3.5, fig
 SPACE_COLOURS = {"pixel": "tab:red", "f4c3": "tab:orange", "f8c4": "tab:blue", "f16c16": "tab:purple"}
 
 
+def _plain_log_axis(axis) -> None:
+    """Ticks at 1, 2, 5 × 10^k written as plain numbers (0.05, 20), not 5×10⁻² in overlapping minor labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def study_figure(study: dict, figsize=(13, 3.8)) -> Figure:
     """The mini LDM-f study (`latentlab study ldm-f`): joint adherence and Fréchet distance against
     training time, adherence against training compute, and final adherence against sampling speed."""
@@ -87,14 +96,33 @@ def study_figure(study: dict, figsize=(13, 3.8)) -> Figure:
         ax_speed.scatter(run["images_per_second"], run["final"]["joint"], color=colour, s=40)
         ax_speed.annotate(label, (run["images_per_second"], run["final"]["joint"]), fontsize=8,
                           xytext=(4, 4), textcoords="offset points")
+    # Dashed: the space's round trip (real pictures through its autoencoder and back), what it keeps before training.
+    for run in study["runs"]:
+        trip = study.get("round_trip", {}).get(run["space"])
+        if trip is None:
+            continue
+        colour = SPACE_COLOURS.get(run["space"])
+        ax_time.axhline(trip["joint"], color=colour, ls="--", lw=0.9, alpha=0.7)
+        if trip["frechet"] > 0.01:  # pixel space's round trip *is* the reference: 0, off a log axis
+            ax_fd.axhline(trip["frechet"], color=colour, ls="--", lw=0.9, alpha=0.7)
     floor = study.get("frechet_real_vs_real")
     if floor is not None:
-        ax_fd.axhline(floor, color="grey", ls=":", lw=1, label="real vs real")
-    ax_time.set(title="adherence while training", xlabel="training minutes", ylabel="joint shape+colour", ylim=(0, 1))
+        ax_fd.axhline(floor, color="grey", ls=":", lw=1)
+        ax_fd.text(0.02, floor, "real vs real", transform=ax_fd.get_yaxis_transform(), va="bottom", fontsize=7,
+                   color="grey")
+    ax_time.set(title="adherence while training", xlabel="training minutes", ylabel="joint shape+colour",
+                ylim=(0, 1.03))
     ax_fd.set(title="Fréchet distance (lower: closer to real)", xlabel="training minutes", yscale="log")
     ax_flops.set(title="adherence per training compute", xlabel="PFLOPs of training", xscale="log", ylim=(0, 1))
     ax_speed.set(title="quality vs sampling speed", xlabel="pictures per second", xscale="log", ylim=(0, 1))
-    ax_time.legend(frameon=False, fontsize=8)
+    for axis in (ax_fd.yaxis, ax_flops.xaxis, ax_speed.xaxis):
+        _plain_log_axis(axis)
+    handles, _ = ax_time.get_legend_handles_labels()
+    if study.get("round_trip"):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="grey", ls="--", lw=0.9, label="round trip (dashed)"))
+    ax_time.legend(handles=handles, frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(0.0, 0.93))
     settings = study["settings"]
     fig.suptitle(f"{settings['minutes_per_run']:g} minutes per space · {settings['image_size']} px · "
                  f"{study['hardware']}", fontsize=9)

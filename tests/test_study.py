@@ -74,6 +74,11 @@ def test_a_tiny_study_end_to_end(tmp_path, monkeypatch):
         assert all(p["frechet"] >= 0 for p in run["curve"])
         assert run["images_per_second"] > 0
     assert result["frechet_real_vs_real"] >= 0
+    # the round trip: pixel space loses nothing, so its pictures *are* the reference (Fréchet 0, up to rounding)
+    assert set(result["round_trip"]) == {"pixel", "f8c4"}
+    assert abs(result["round_trip"]["pixel"]["frechet"]) < 1e-2
+    assert result["round_trip"]["f8c4"]["frechet"] > result["round_trip"]["pixel"]["frechet"]
+    assert all(0 <= trip[k] <= 1 for trip in result["round_trip"].values() for k in ("joint", "shape", "color"))
 
     # Running again with the same settings reads the finished runs back instead of training again.
     def no_training(*args, **kwargs):
