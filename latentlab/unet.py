@@ -127,6 +127,11 @@ class UNet(nn.Module):
 
         self.norm_out = group_norm(current, config.norm_groups)
         self.conv_out = nn.Conv2d(current, config.out_channels, kernel_size=3, padding=1)
+        # Convolution weights channels-last, as in the VAE: activations then flow as (B, H, W, C), and the
+        # transformer blocks' "feature map → H·W tokens" reshapes become free views instead of copies.
+        # `python benchmarks/ab_unet_channels_last.py`: a sampling forward 4–5 % faster, a training step
+        # 5 % faster on 2 CPU cores. forward() hands back an ordinary contiguous tensor.
+        self.to(memory_format=torch.channels_last)
 
     @property
     def downsample_factor(self) -> int:
@@ -184,7 +189,7 @@ class UNet(nn.Module):
             note((f"up {len(self.up_blocks) - 1 - i}", tuple(h.shape)))
             h = upsample(h)
 
-        out = self.conv_out(F.silu(self.norm_out(h)))  # (B, C_out, H, W)
+        out = self.conv_out(F.silu(self.norm_out(h))).contiguous()  # (B, C_out, H, W)
         note(("conv_out", tuple(out.shape)))
         return out
 
