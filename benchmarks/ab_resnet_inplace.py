@@ -5,17 +5,15 @@ in-place version in latentlab/blocks.py, on the VAE at 256 px, with diffusers' t
 
 Every repeat runs all six timings, alternating their order; three trials of 20 repeats each print
 their medians and the new/old ratios. This is the measurement that kept the in-place version
-(2 CPU cores, two runs of three trials: decode new/old 0.83–0.97, below 1 in every trial;
-encode 0.93–1.03, no clear change).
+(2 CPU cores, three runs of three trials: decode new/old 0.83–0.99, below 1 in every trial;
+encode 0.93–1.04, no clear change).
 """
-
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
 from latentlab import blocks
+from latentlab.bench import interleaved_medians
 from latentlab.vae import VAEConfig
 from latentlab.vs_diffusers import diffusers_twin
 
@@ -54,15 +52,7 @@ def main(trials: int = 3, repeats: int = 20, warmup: int = 2) -> None:
         same = (fns["decode_old"]() - fns["decode_new"]()).abs().max().item()
         print(f"largest difference old vs new decode: {same:.2e}")
         for trial in range(trials):
-            times = {name: [] for name in fns}
-            names = list(fns)
-            for i in range(warmup + repeats):
-                for name in names if i % 2 == 0 else names[::-1]:
-                    start = time.perf_counter()
-                    fns[name]()
-                    if i >= warmup:
-                        times[name].append(time.perf_counter() - start)
-            ms = {name: 1000 * statistics.median(t) for name, t in times.items()}
+            ms = interleaved_medians(fns, repeats, warmup)
             print(f"trial {trial}: " + ", ".join(f"{name} {value:.1f} ms" for name, value in ms.items()))
             print(f"  new/old: decode {ms['decode_new'] / ms['decode_old']:.3f}, "
                   f"encode {ms['encode_new'] / ms['encode_old']:.3f}")

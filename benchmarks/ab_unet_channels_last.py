@@ -9,11 +9,10 @@ in an earlier run) and 0.95 for a training step, so latentlab's UNet is channels
 """
 
 import copy
-import statistics
-import time
 
 import torch
 
+from latentlab.bench import interleaved_medians
 from latentlab.unet import UNetConfig
 from latentlab.vs_diffusers import diffusers_unet_twin
 
@@ -31,30 +30,18 @@ def main(trials: int = 3, repeats: int = 30, warmup: int = 2) -> None:
     with torch.no_grad():
         print(f"largest difference: {(fns['contiguous']() - fns['channels_last']()).abs().max().item():.2e}")
         for trial in range(trials):
-            times = {name: [] for name in fns}
-            names = list(fns)
-            for i in range(warmup + repeats):
-                for name in names if i % 2 == 0 else names[::-1]:
-                    start = time.perf_counter()
-                    fns[name]()
-                    if i >= warmup:
-                        times[name].append(time.perf_counter() - start)
-            ms = {name: 1000 * statistics.median(v) for name, v in times.items()}
+            ms = interleaved_medians(fns, repeats, warmup)
             print(f"trial {trial}: " + ", ".join(f"{name} {value:.2f} ms" for name, value in ms.items())
                   + f"; channels_last/contiguous {ms['channels_last'] / ms['contiguous']:.3f}")
     z = torch.randn(32, config.in_channels, config.sample_size, config.sample_size)
     t = torch.randint(0, 1000, (32,))
     context = torch.randn(32, 24, config.context_dim)
-    times = {"contiguous": [], "channels_last": []}
-    for i in range(warmup + 10):
-        pairs = [("contiguous", ours), ("channels_last", channels_last)]
-        for name, model in pairs if i % 2 == 0 else pairs[::-1]:
-            start = time.perf_counter()
-            model(z, t, context).square().mean().backward()
-            model.zero_grad(set_to_none=True)
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    ms = {name: 1000 * statistics.median(v) for name, v in times.items()}
+    def training_step(model):
+        model(z, t, context).square().mean().backward()
+        model.zero_grad(set_to_none=True)
+
+    ms = interleaved_medians({"contiguous": lambda: training_step(ours),
+                              "channels_last": lambda: training_step(channels_last)}, 10, warmup)
     print(f"training step (batch 32): contiguous {ms['contiguous']:.1f} ms, channels_last {ms['channels_last']:.1f} ms; "
           f"channels_last/contiguous {ms['channels_last'] / ms['contiguous']:.3f}")
 

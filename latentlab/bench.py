@@ -124,3 +124,20 @@ def bench_sample(images: int = 16, steps: int = 20, repeats: int = 3, model=None
             "one_image_seconds": round(statistics.median(single), 3), "sampler": "ddim",
             "cfg": SamplingDefaults().cfg, "size": model.config.image_size,
             "device": describe_device(device), "threads": torch.get_num_threads()}
+
+
+def interleaved_medians(fns: dict, repeats: int = 20, warmup: int = 2) -> dict[str, float]:
+    """Median milliseconds of each zero-argument callable in `fns`, timed side by side: every repeat
+    calls them all once, in the given order on even repeats and reversed on odd ones, so a busy
+    machine or a warm cache favours none of them. The first `warmup` repeats are not timed."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats ≥ 1 and warmup ≥ 0, got {repeats} and {warmup}")
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(warmup + repeats):
+        for name in names if i % 2 == 0 else names[::-1]:
+            start = time.perf_counter()
+            fns[name]()
+            if i >= warmup:
+                times[name].append(1000.0 * (time.perf_counter() - start))
+    return {name: statistics.median(t) for name, t in times.items()}

@@ -42,7 +42,7 @@ class ResnetBlock(nn.Module):
         # SiLU overwrites it in place: one full-size tensor fewer to allocate and fill. Training keeps
         # it, because SiLU's backward needs its input. Timed side by side with the out-of-place version
         # (with the in-place skip addition below), `python benchmarks/ab_resnet_inplace.py`: VAE decode at
-        # 256 px 3–17 % faster in every trial on 2 CPU cores; encode within the noise (−7 % to +3 %).
+        # 256 px 1–17 % faster in every trial on 2 CPU cores; encode within the noise (−7 % to +4 %).
         inplace = not torch.is_grad_enabled()
         h = self.conv1(F.silu(self.norm1(x), inplace=inplace))
         if self.time_proj is not None:
