@@ -170,7 +170,6 @@ def evaluate_point(model, autoencoder, evaluator, settings: StudySettings, refer
 
 
 @torch.no_grad()
-@torch.no_grad()
 def round_trip(autoencoder, evaluator, settings: StudySettings, reference: torch.Tensor) -> dict:
     """What the space itself keeps: the real pictures of the held-out prompts through the autoencoder
     and back, read by the evaluator. No model trained in the space can be expected to beat it by much
@@ -184,6 +183,7 @@ def round_trip(autoencoder, evaluator, settings: StudySettings, reference: torch
             "frechet": round(frechet_distance(evaluator.embed(torch.cat(pictures)), reference), 3)}
 
 
+@torch.no_grad()
 def images_per_second(model, autoencoder, settings: StudySettings, images: int = 16, repeats: int = 2) -> float:
     """Pictures per second: `images` prompts, the study's sampler, steps and CFG, decode included."""
     from .pipeline import text_to_image
