@@ -1,6 +1,7 @@
 """Is latentlab's from-scratch code as fast as the library people would pick instead?
 
-    latentlab bench vs-diffusers --json   →  {"ratios": {"vae_decode_256": …, "vae_encode_256": …}, …}
+    latentlab bench vs-diffusers --json
+      →  {"ratios": {"vae_decode_256": …, "vae_encode_256": …, "unet_forward": …}, "ms": …, "max_abs_difference": …}
 
 The same VAE (the shipped vae-f8c4's config, diffusers' `AutoencoderKL` with random weights
 imported into latentlab through `checkpoints.load_diffusers_vae`, so the two hold identical
