@@ -4,46 +4,17 @@
 
 Widget latency is the time of one typical student change (`app.bench_step(i)`: a slider moved, a
 photo picked) including the re-render it triggers, median over `repeats` changes after a warm-up
-(the first renders load photos, fill caches and let torch pick its kernels).
+(the first renders load photos, fill caches and let torch pick its kernels). The apps come from
+the registry `latentlab.widgets.APPS`; each says how it is built for the benchmark
+(`App.for_bench(size)`) and what one change is (`bench_step`).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import statistics
 import time
 
 import torch
-
-# key → module exposing `bench_app(size) -> App`. Apps written in other issues join here; a module
-# that does not exist (yet) is skipped with a note rather than failing the whole benchmark.
-WIDGET_APPS = {
-    "compression": "latentlab.widgets.compression",
-    "channels": "latentlab.widgets.channels",
-    "trajectory2d": "latentlab.widgets.trajectory2d",
-    "trajectory": "latentlab.widgets.trajectory",
-    "schedule": "latentlab.widgets.schedule",
-    "cross_attention": "latentlab.widgets.cross_attention",
-    "img2img": "latentlab.widgets.img2img",
-    "interpolate": "latentlab.widgets.interpolate",
-}
-
-
-def _bench_app(module_name: str, size: int):
-    """The module's bench_app, or None with the reason it is unavailable."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name is not None and module_name.startswith(err.name):
-            return None, f"skipped: {module_name} does not exist"
-        raise  # the module exists but one of its own imports is missing: a real error
-    factory = getattr(module, "bench_app", None)
-    if factory is None:
-        return None, f"skipped: {module_name} has no bench_app()"
-    # A bench_app may pick its own size (an app without images); pass ours only if it takes one.
-    takes_size = "size" in inspect.signature(factory).parameters
-    return (factory(size=size) if takes_size else factory()), None
 
 
 def time_app(app, repeats: int = 10, warmup: int = 3) -> list[float]:
@@ -59,7 +30,7 @@ def time_app(app, repeats: int = 10, warmup: int = 3) -> list[float]:
         app.bench_step(i)
         times.append((time.perf_counter() - start) * 1000.0)
     # safe_render turns errors into a status line; a benchmark of an error path would mislead.
-    error = getattr(app, "last_error", None)
+    error = app.last_error
     if error:
         raise RuntimeError(f"{type(app).__name__}.bench_step failed while timing:\n{error}")
     return times
@@ -69,26 +40,24 @@ def bench_widgets(keys: list[str] | None = None, repeats: int = 10, size: int = 
                   threads: int | None = None) -> dict:
     """Median update latency of each widget app, in one run.
 
-    keys: which apps (default: every key of WIDGET_APPS whose module exists). threads: torch
-    threads to use (default: leave torch's setting). Returns
-        {"median_ms": {key: ms}, "all_ms": {key: [ms, ...]}, "notes": {key: why skipped},
-         "repeats", "size", "device", "threads"}
+    keys: which apps (default: every key of `latentlab.widgets.APPS`). size: the photo side of the
+    apps that show photos. threads: torch threads to use (default: leave torch's setting). Returns
+        {"median_ms": {key: ms}, "all_ms": {key: [ms, ...]}, "repeats", "size", "device", "threads"}
     """
     from .device import describe_device
+    from .widgets import APPS, app_class
 
-    unknown = [k for k in keys or [] if k not in WIDGET_APPS]
+    unknown = [k for k in keys or [] if k not in APPS]
     if unknown:
-        raise ValueError(f"unknown widget benchmark(s) {', '.join(unknown)}; known: {', '.join(WIDGET_APPS)}")
+        raise ValueError(f"unknown widget app(s) {', '.join(unknown)}; known: {', '.join(APPS)}")
+    if size < 16:
+        raise ValueError(f"size must be at least 16 pixels (a multiple of the VAEs' factor), got {size}")
     if threads is not None:
         torch.set_num_threads(threads)
-    result = {"median_ms": {}, "all_ms": {}, "notes": {}, "repeats": repeats, "size": size,
+    result = {"median_ms": {}, "all_ms": {}, "repeats": repeats, "size": size,
               "device": describe_device(torch.device("cpu")), "threads": torch.get_num_threads()}
-    for key in keys or list(WIDGET_APPS):
-        app, note = _bench_app(WIDGET_APPS[key], size)
-        if app is None:
-            result["notes"][key] = note
-            continue
-        times = time_app(app, repeats=repeats, warmup=warmup)
+    for key in keys or list(APPS):
+        times = time_app(app_class(key).for_bench(size), repeats=repeats, warmup=warmup)
         result["median_ms"][key] = round(statistics.median(times), 2)
         result["all_ms"][key] = [round(t, 2) for t in times]
     return result

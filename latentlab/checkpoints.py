@@ -6,22 +6,24 @@ A latentlab checkpoint is one `.safetensors` file whose string metadata holds
     config      the model's config as JSON (so the file alone rebuilds the model)
     metrics     JSON: what it scored, how long it trained, on what
     version     the latentlab version that wrote it
-Writes are atomic (a temporary file, then `os.replace`), so a crash or Ctrl-C mid-write never
-leaves a half-written checkpoint where a good one was.
+Writes are atomic (`atomic.atomic_write`: a temporary `.NAME.tmp-PID`, then `os.replace`), so a crash,
+Ctrl-C or kill -9 mid-write never leaves a half-written checkpoint where a good one was.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import re
-import tempfile
+import types
+import typing
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from .atomic import atomic_write
 from .vae import AutoencoderKL, VAEConfig
 
 FORMAT = "latentlab-1"
@@ -53,15 +55,7 @@ def save_checkpoint(path, tensors: dict[str, torch.Tensor], kind: str, config_js
     metadata = {"format": FORMAT, "kind": kind, "config": config_json,
                 "metrics": json.dumps(metrics or {}, sort_keys=True), "version": _version()}
     metadata.update(extra or {})
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(out, tmp, metadata=metadata)
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(out, str(tmp), metadata=metadata))
 
 
 def read_metadata(path) -> dict[str, str]:
@@ -92,9 +86,58 @@ def load_checkpoint(path, kind: str | None = None) -> tuple[dict[str, torch.Tens
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path} could not be read (truncated or corrupt?): {err}") from err
     parsed = dict(meta)
-    parsed["config"] = json.loads(meta.get("config") or "{}")
-    parsed["metrics"] = json.loads(meta.get("metrics") or "{}")
+    for field in ("config", "metrics"):
+        try:
+            parsed[field] = json.loads(meta.get(field) or "{}")
+        except json.JSONDecodeError as err:
+            raise CheckpointError(f"{path}: metadata field {field!r} should be JSON but is not ({err}); "
+                                  f"found {meta[field][:80]!r}") from err
+        if not isinstance(parsed[field], dict):
+            raise CheckpointError(f"{path}: metadata field {field!r} should be a JSON object {{...}}, "
+                                  f"found {type(parsed[field]).__name__}")
     return tensors, parsed
+
+
+def config_from_dict(cls, data: dict, where: str, prefix: str = ""):
+    """The config dataclass `cls` built from a dict read off a file, or a CheckpointError naming the
+    file, the field and what was expected: an unknown field (a file from another version?), a value of
+    the wrong type, or one the config itself refuses (e.g. a scaling factor of 0)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown config field(s) {', '.join(prefix + u for u in unknown)}; "
+                              f"a {cls.__name__} has {', '.join(sorted(fields))} (written by another latentlab "
+                              "version?)")
+    hints = typing.get_type_hints(cls)
+    values = {name: _field_value(hints[name], value, where, prefix + name) for name, value in data.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: its config is not a valid {cls.__name__}: {err}") from err
+
+
+def _field_value(hint, value, where: str, field: str):
+    """`value` checked against the annotation `hint`: int, float, bool, str, X | None, tuple[X, ...]
+    or a nested config dataclass."""
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{where}: config field {field!r} should be an object {{...}}, found {value!r}")
+        return config_from_dict(hint, value, where, prefix=field + ".")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        inner = next(a for a in args if a is not type(None))
+        return None if value is None else _field_value(inner, value, where, field)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise CheckpointError(f"{where}: config field {field!r} should be a list, found {value!r}")
+        return tuple(_field_value(args[0], item, where, f"{field}[{i}]") for i, item in enumerate(value))
+    accepted = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}.get(hint)
+    if accepted is None:
+        return value  # a type this check does not know: the config's own __post_init__ judges it
+    if not isinstance(value, accepted) or (hint is not bool and isinstance(value, bool)):
+        raise CheckpointError(f"{where}: config field {field!r} should be {hint.__name__}, "
+                              f"found {value!r} ({type(value).__name__})")
+    return float(value) if hint is float else value
 
 
 def _existing(path) -> Path:
@@ -105,7 +148,8 @@ def _existing(path) -> Path:
 
 
 def load_state_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Copy `tensors` into `model`, raising one error that lists every missing, extra or misshapen tensor."""
+    """Copy `tensors` into `model`, raising one error that lists every missing, extra or misshapen
+    tensor, or names the tensors holding NaN/inf (the weights of a training run that diverged)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -118,6 +162,12 @@ def load_state_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], so
                 shown = ", ".join(items[:5]) + (f" … (+{len(items) - 5} more)" if len(items) > 5 else "")
                 lines.append(f"  {title}: {shown}")
         raise CheckpointError("\n".join(lines))
+    broken = [f"{k} ({int((~torch.isfinite(t)).sum())} of {t.numel()} values)" for k, t in tensors.items()
+              if t.is_floating_point() and not torch.isfinite(t).all()]
+    if broken:
+        more = f" (+{len(broken) - 5} more)" if len(broken) > 5 else ""
+        raise CheckpointError(f"{source} holds NaN/inf weights in {', '.join(broken[:5])}{more}: the run that "
+                              "wrote it diverged; use an earlier checkpoint or train again")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
 
 
@@ -131,12 +181,13 @@ def load_vae(path, config: VAEConfig | None = None) -> AutoencoderKL:
 
     If `config` is given it must match the file's, so a caller who expects f8c4 never silently gets f16c16."""
     tensors, meta = load_checkpoint(path, kind="vae")
-    file_config = VAEConfig(**meta["config"])
+    file_config = config_from_dict(VAEConfig, meta["config"], str(path))
     if config is not None:
-        ours, theirs = json.loads(config.to_json()), meta["config"]
-        ours.pop("scaling_factor"), theirs.pop("scaling_factor", None)
+        # The latent's scale and shift are measured from data; the architecture must match.
+        theirs, ours = (dataclasses.replace(c, scaling_factor=1.0, shift_factor=0.0) for c in (file_config, config))
         if ours != theirs:
-            diff = {k: (theirs.get(k), ours.get(k)) for k in ours if ours.get(k) != theirs.get(k)}
+            diff = {k: (getattr(theirs, k), getattr(ours, k)) for k in dataclasses.asdict(ours)
+                    if getattr(theirs, k) != getattr(ours, k)}
             raise CheckpointError(f"{path} has another VAE config; differing fields (file, expected): {diff}")
     vae = AutoencoderKL(file_config)
     load_state_into(vae, tensors, str(path))
@@ -144,9 +195,11 @@ def load_vae(path, config: VAEConfig | None = None) -> AutoencoderKL:
     return vae.float().eval()
 
 
-def shipped_models() -> list[str]:
-    """Names of the checkpoints inside the package, e.g. ['vae-f16c16', 'vae-f4c3', 'vae-f8c4']."""
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
+def shipped_models(kind: str | None = None) -> list[str]:
+    """Names of the checkpoints inside the package, e.g. ['ldm-shapes', 'vae-f16c16', …]; with
+    `kind` ('vae', 'ldm', 'shapes-evaluator') only the files of that kind (read from their metadata)."""
+    paths = sorted(WEIGHTS_DIR.glob("*.safetensors"))
+    return [p.stem for p in paths if kind is None or read_metadata(p).get("kind") == kind]
 
 
 def save_ldm(path, model, metrics: dict | None = None, dtype: torch.dtype = torch.float16) -> Path:
@@ -159,10 +212,7 @@ def load_ldm(path):
     from .ldm import LatentDiffusion, LDMConfig
 
     tensors, meta = load_checkpoint(path, kind="ldm")
-    try:
-        config = LDMConfig.from_dict(meta["config"])
-    except (TypeError, KeyError, ValueError) as err:
-        raise CheckpointError(f"{path} has an LDM config this version cannot read: {err}") from err
+    config = config_from_dict(LDMConfig, meta["config"], str(path))
     model = LatentDiffusion(config)
     load_state_into(model, tensors, str(path))
     model.metrics = meta["metrics"]
@@ -175,7 +225,7 @@ def load_pretrained(name: str, kind: str | None = None):
     kind: 'vae' or 'ldm' to insist on one (a clear error otherwise)."""
     path = WEIGHTS_DIR / f"{name}.safetensors"
     if not path.is_file():
-        raise CheckpointError(f"no shipped model {name!r}; shipped: {', '.join(shipped_models()) or 'none'}")
+        raise CheckpointError(f"no shipped model {name!r}; shipped: {', '.join(shipped_models(kind)) or 'none'}")
     file_kind = read_metadata(path).get("kind")
     if kind is not None and file_kind != kind:
         raise CheckpointError(f"{name} is a {file_kind!r} model, but a {kind!r} was expected")
@@ -211,13 +261,21 @@ def convert_diffusers_vae_state(state: dict[str, torch.Tensor]) -> dict[str, tor
     return out
 
 
+# Tensors whose shapes give the architecture away; a state dict without them is not a diffusers VAE.
+_DIFFUSERS_VAE_KEYS = ("encoder.conv_in.weight", "encoder.down_blocks.0.resnets.0.conv1.weight",
+                       "decoder.conv_in.weight", "decoder.conv_out.weight")
+
+
 def infer_diffusers_vae_config(state: dict[str, torch.Tensor], norm_groups: int = 32,
-                               scaling_factor: float = 0.18215) -> VAEConfig:
+                               scaling_factor: float = 0.18215, shift_factor: float = 0.0,
+                               where: str = "the given state dict") -> VAEConfig:
     """Read block channels, layers per block, latent channels and attention off the tensor shapes."""
+    missing = [k for k in _DIFFUSERS_VAE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{where} does not look like a diffusers AutoencoderKL state dict: no "
+                              f"{', '.join(missing)} (expected {', '.join(_DIFFUSERS_VAE_KEYS)}); "
+                              "a latentlab checkpoint loads with checkpoints.load_vae")
     levels = sorted({int(m.group(1)) for k in state if (m := re.match(r"encoder\.down_blocks\.(\d+)\.", k))})
-    if not levels or "decoder.conv_in.weight" not in state:
-        raise CheckpointError("this does not look like a diffusers AutoencoderKL state dict "
-                              "(no encoder.down_blocks.* or decoder.conv_in.weight)")
     channels = tuple(state[f"encoder.down_blocks.{i}.resnets.0.conv1.weight"].shape[0] for i in levels)
     layers = len({k.split(".")[4] for k in state if k.startswith("encoder.down_blocks.0.resnets.")})
     return VAEConfig(
@@ -226,8 +284,31 @@ def infer_diffusers_vae_config(state: dict[str, torch.Tensor], norm_groups: int 
         mid_attention=any(".mid_block.attentions." in k for k in state),
         use_quant_conv="quant_conv.weight" in state,
         in_channels=state["encoder.conv_in.weight"].shape[1], out_channels=state["decoder.conv_out.weight"].shape[0],
-        scaling_factor=scaling_factor,
+        scaling_factor=scaling_factor, shift_factor=shift_factor,
     )
+
+
+def read_diffusers_vae_config(config_file: Path) -> dict:
+    """{'norm_groups', 'scaling_factor', 'shift_factor'} from a diffusers AutoencoderKL's config.json
+    (SD v1/v2 have no shift; SD3 and FLUX store one, or null for none)."""
+    try:
+        hf = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{config_file} is not valid JSON ({err}); expected diffusers' AutoencoderKL "
+                              "config, e.g. {\"scaling_factor\": 0.18215, \"norm_num_groups\": 32, ...}") from err
+    if not isinstance(hf, dict):
+        raise CheckpointError(f"{config_file} should hold a JSON object {{...}}, found {type(hf).__name__}")
+    wanted = {"norm_num_groups": ("norm_groups", int, 32), "scaling_factor": ("scaling_factor", float, 0.18215),
+              "shift_factor": ("shift_factor", float, 0.0)}
+    out = {}
+    for key, (name, kind, default) in wanted.items():
+        value = hf.get(key)
+        if value is None:
+            value = default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise CheckpointError(f"{config_file}: field {key!r} should be a number ({kind.__name__}), found {value!r}")
+        out[name] = kind(value)
+    return out
 
 
 def load_diffusers_vae(source, config: VAEConfig | None = None) -> AutoencoderKL:
@@ -235,20 +316,18 @@ def load_diffusers_vae(source, config: VAEConfig | None = None) -> AutoencoderKL
 
     `source` is a state dict, a `.safetensors` file (e.g. `diffusion_pytorch_model.safetensors` of
     stabilityai/sd-vae-ft-mse that you already have on disk) or the folder holding it and its
-    `config.json`. The config is read from `config.json` when there is one, else inferred from the
-    tensor shapes (GroupNorm 32 and SD's scaling factor 0.18215 assumed).
+    `config.json`. The config is read from `config.json` when there is one (GroupNorm groups, scaling
+    factor and, for SD3/FLUX-style VAEs, the shift factor), else inferred from the tensor shapes
+    (GroupNorm 32, SD's scaling factor 0.18215 and no shift assumed).
     """
-    norm_groups, scaling = 32, 0.18215
+    settings = {}
     if isinstance(source, dict):
         state, where = source, "the given state dict"
     else:
         path = Path(source)
         if path.is_dir():
-            config_file = path / "config.json"
-            if config_file.is_file():
-                hf = json.loads(config_file.read_text())
-                norm_groups = hf.get("norm_num_groups", norm_groups)
-                scaling = hf.get("scaling_factor", scaling)
+            if (path / "config.json").is_file():
+                settings = read_diffusers_vae_config(path / "config.json")
             path = path / "diffusion_pytorch_model.safetensors"
         if path.suffix != ".safetensors":
             raise CheckpointError(f"{path}: only .safetensors files are loaded (pickled .bin/.ckpt files can run code)")
@@ -258,7 +337,13 @@ def load_diffusers_vae(source, config: VAEConfig | None = None) -> AutoencoderKL
         except (SafetensorError, OSError, ValueError) as err:
             raise CheckpointError(f"{path} could not be read (truncated or corrupt?): {err}") from err
         where = str(path)
-    config = config or infer_diffusers_vae_config(state, norm_groups, scaling)
+    if config is None:
+        try:
+            config = infer_diffusers_vae_config(state, where=where, **settings)
+        except ValueError as err:  # VAEConfig refusing what was read, e.g. a scaling factor of 0
+            if isinstance(err, CheckpointError):
+                raise
+            raise CheckpointError(f"{where}: {err}") from err
     vae = AutoencoderKL(config)
     load_state_into(vae, convert_diffusers_vae_state(state), where)
     return vae.float().eval()

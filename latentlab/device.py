@@ -1,4 +1,4 @@
-"""Where tensors live: device choice, seeding and dtype.
+"""Where tensors live: the device choice.
 
 `pick_device()` prefers CUDA, then Apple's MPS, then the CPU. Set the environment variable
 `LATENTLAB_DEVICE` (e.g. `cpu`, `cuda:1`) to override the choice, e.g. to compare speeds.
@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import os
-import random
 
-import numpy as np
 import torch
 
 
@@ -41,21 +39,3 @@ def describe_device(device: torch.device | None = None) -> str:
     if device.type == "mps":
         return "mps: Apple GPU"
     return f"cpu: {torch.get_num_threads()} threads"
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU generator seeded the same way.
-
-    Seeds must fit in 64 bits (torch's generators are 64-bit)."""
-    if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed}")
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    """float32 on the CPU (fp16 kernels there are slow); float16 only on CUDA."""
-    return torch.float16 if device.type == "cuda" else torch.float32

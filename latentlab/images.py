@@ -199,6 +199,21 @@ def make_grid(images: list[Image.Image], columns: int | None = None, gap: int = 
     return grid
 
 
+def square_photo(picture, size: int) -> np.ndarray:
+    """Centre-crop to a square, then resize to size×size (Lanczos) → (size, size, 3) uint8.
+
+    The widgets show square photos: every photo then gives the same latent shape at one size."""
+    if size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    im = load_image(picture)
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    im = im.crop((left, top, left + side, top + side))
+    if side != size:
+        im = im.resize((size, size), Image.Resampling.LANCZOS)
+    return np.array(im)  # a writable copy: torch.from_numpy refuses read-only arrays
+
+
 def png_bytes(image: Image.Image) -> bytes:
     """The image as PNG file bytes (for ipywidgets.Image and for the PNG baseline)."""
     buffer = io.BytesIO()

@@ -36,17 +36,8 @@ class LDMConfig:
     vae: str = "vae-f8c4-shapes"
     image_size: int = 128             # pixels; 128 / 8 = 16×16 latents
 
-    @property
-    def latent_size(self) -> int:
-        return self.image_size // 8
-
     def to_json(self) -> str:
         return json.dumps(asdict(self))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LDMConfig:
-        d = dict(d)
-        return cls(unet=UNetConfig.from_dict(d.pop("unet")), text=TextConfig.from_dict(d.pop("text")), **d)
 
     @classmethod
     def tiny(cls) -> LDMConfig:
@@ -83,4 +74,19 @@ class LatentDiffusion(nn.Module):
         return self.text_encoder.encode(prompts)
 
 
-__all__ = ["LDMConfig", "LatentDiffusion"]
+def check_latent_space(model: LatentDiffusion, vae) -> None:
+    """Raise a ValueError when `model` cannot denoise in `vae`'s latent space: the VAE must write as
+    many channels as the UNet reads, and the model's image size must be a multiple of the VAE's f.
+
+    The one place this is checked (widgets, pipeline helpers and the CLI call it)."""
+    c, f, size = vae.config.latent_channels, vae.downsample_factor, model.config.image_size
+    if c != model.config.unet.in_channels:
+        raise ValueError(f"the VAE makes {c}-channel latents but the model's UNet reads "
+                         f"{model.config.unet.in_channels} channels: use the VAE it was trained with "
+                         f"({model.config.vae})")
+    if size % f:
+        raise ValueError(f"the model's image size {size} px is not a multiple of the VAE's factor f={f}: "
+                         f"use the VAE it was trained with ({model.config.vae})")
+
+
+__all__ = ["LDMConfig", "LatentDiffusion", "check_latent_space"]

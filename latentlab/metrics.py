@@ -82,6 +82,15 @@ class CompressionFigures:
 BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "uint8": 1}
 
 
+def latent_stats(latent: torch.Tensor) -> dict:
+    """Summary statistics of one latent (1, c, h, w): overall mean, std, min, max and per channel
+    mean and std. A 1×1 latent's stds are NaN (the spread of one value): strict_json writes them as null."""
+    per_channel = latent[0].flatten(1).float()  # (c, h·w)
+    return {"mean": latent.mean().item(), "std": latent.std().item(),
+            "min": latent.min().item(), "max": latent.max().item(),
+            "channel_mean": per_channel.mean(1).tolist(), "channel_std": per_channel.std(1).tolist()}
+
+
 def compression_figures(image_size: tuple[int, int], latent_shape: tuple[int, ...]) -> CompressionFigures:
     """Figures for an image of `image_size` = (H, W) (RGB, 8 bit) and a latent of shape (c, h, w).
 

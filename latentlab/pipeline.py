@@ -4,7 +4,9 @@
                          model_input = sampler.scale_model_input(x, t)
                          prediction  = model(model_input, t, context)          (ε or v)
                          prediction  = CFG mix of conditional and unconditional
-                         x           = sampler.step(prediction, t, x).prev_sample
+                         out         = sampler.step(prediction, t, x)
+                         (Heun: the same two lines at out.correct_at, then sampler.correct)
+                         x           = out.prev_sample
 
 `sample` works for ANY model callable `model(x_t, t, context) -> prediction`, shaped like x_t:
 the course's UNet, a closed-form denoiser (latentlab.samplers.exact), or a lambda in a test.
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from latentlab.ldm import check_latent_space
 from latentlab.samplers import Sampler, make_sampler
 
 Model = Callable[[torch.Tensor, torch.Tensor, object], torch.Tensor]
@@ -53,7 +56,8 @@ class Trajectory:
                state is divided by √(σ²+1) first), so trajectories of different samplers compare.
     pred_x0:   the predicted clean latent x̂0 at each step, n tensors.
     sample:    the final latent (what goes to the decoder).
-    model_calls: how many times the model was called (2 per step with CFG ≠ 1).
+    model_calls: how many times the model was called (1 per step; 2 with CFG ≠ 1; twice that
+               for a second-order sampler such as Heun, except on its last step).
     seconds:   wall time of the loop.
     """
 
@@ -93,35 +97,21 @@ def start_timesteps(sampler: Sampler, steps: int, denoise: float) -> torch.Tenso
 
 
 @torch.no_grad()
-def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None = None,
-           initial_latent: torch.Tensor | None = None, steps: int = 20, cfg: float = 1.0, denoise: float = 1.0,
-           context=None, uncond_context=None, generator: torch.Generator | None = None,
-           device: torch.device | str | None = None, noise: torch.Tensor | None = None) -> Trajectory:
-    """Run the denoising loop and return its `Trajectory` (the result is `trajectory.sample`).
-
-    model:          callable model(x_t, t, context) → ε or v (the sampler's prediction_type), shaped like x_t.
-    latent_shape:   (B, c, h, w) or any shape, for text-to-image from pure noise; or
-    initial_latent: a clean latent to start from (img2img); then latent_shape may be left out.
-    steps:          number of sampler steps actually taken.
-    cfg:            classifier-free guidance scale (Ho & Salimans 2022); 1 = no guidance, one model call.
-    denoise:        img2img strength in (0, 1] (ComfyUI's meaning, see the module docstring).
-    context, uncond_context: passed to the model as its third argument; the unconditional one
-                    (default None) is used only when cfg ≠ 1.
-    generator:      makes the initial noise and any sampler noise reproducible (noise is drawn on
-                    the CPU, then moved to `device`, so a seed gives the same picture everywhere).
-    noise:          the starting noise itself, shaped like the latent, instead of drawing it
-                    (latent interpolation walks between two noises).
-    """
+def _check_guidance_and_denoise(cfg, denoise) -> float:
+    """`sample`'s two strengths checked; returns denoise as a plain number."""
     if not isinstance(cfg, (int, float)) or math.isnan(cfg) or cfg < 0:
         raise ValueError(f"cfg must be a number ≥ 0 (1 = no guidance, 5–8 is typical), got {cfg!r}")
+    if isinstance(denoise, torch.Tensor) and denoise.numel() == 1:
+        denoise = denoise.item()  # a slider's or a schedule's one-number tensor means that number
     if not isinstance(denoise, (int, float)) or not 0 <= denoise <= 1:
         raise ValueError(f"denoise must be in [0, 1]: 1 starts from pure noise, 0 keeps the initial latent; "
                          f"got {denoise!r}")
-    if denoise == 0:
-        if initial_latent is None:
-            raise ValueError("denoise=0 keeps the initial latent as it is, so it needs an initial_latent")
-        return Trajectory(sampler=sampler.name, sample=initial_latent.clone())  # ComfyUI: nothing to re-do
+    return denoise
 
+
+def _starting_point(sampler: Sampler, latent_shape, initial_latent, steps: int, denoise: float, noise, generator,
+                    device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x at the first timestep, the timesteps to run): `sample`'s steps 1–3."""
     # 1. the shape and the device
     if initial_latent is None:
         if latent_shape is None:
@@ -147,26 +137,62 @@ def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None 
         raise ValueError(f"noise is shaped {tuple(noise.shape)} but the latent is {shape}")
     noise = noise.to(device)
     if initial_latent is None:
-        x = noise * sampler.init_noise_sigma
-    else:
-        x = sampler.add_noise(initial_latent.to(device), noise, timesteps[0])
+        return noise * sampler.init_noise_sigma, timesteps
+    return sampler.add_noise(initial_latent.to(device), timesteps[0], noise), timesteps
+
+
+def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None = None,
+           initial_latent: torch.Tensor | None = None, steps: int = 20, cfg: float = 1.0, denoise: float = 1.0,
+           context=None, uncond_context=None, generator: torch.Generator | None = None,
+           device: torch.device | str | None = None, noise: torch.Tensor | None = None) -> Trajectory:
+    """Run the denoising loop and return its `Trajectory` (the result is `trajectory.sample`).
+
+    model:          callable model(x_t, t, context) → ε or v (the sampler's prediction_type), shaped like x_t.
+    latent_shape:   (B, c, h, w) or any shape, for text-to-image from pure noise; or
+    initial_latent: a clean latent to start from (img2img); then latent_shape may be left out.
+    steps:          number of sampler steps actually taken.
+    cfg:            classifier-free guidance scale (Ho & Salimans 2022); 1 = no guidance, one model call.
+    denoise:        img2img strength in (0, 1] (ComfyUI's meaning, see the module docstring).
+    context, uncond_context: passed to the model as its third argument; the unconditional one
+                    (default None) is used only when cfg ≠ 1.
+    generator:      makes the initial noise and any sampler noise reproducible (noise is drawn on
+                    the CPU, then moved to `device`, so a seed gives the same picture everywhere).
+    noise:          the starting noise itself, shaped like the latent, instead of drawing it
+                    (latent interpolation walks between two noises).
+    """
+    denoise = _check_guidance_and_denoise(cfg, denoise)
+    if denoise == 0:
+        if initial_latent is None:
+            raise ValueError("denoise=0 keeps the initial latent as it is, so it needs an initial_latent")
+        return Trajectory(sampler=sampler.name, sample=initial_latent.clone())  # ComfyUI: nothing to re-do
+    # 1–3. the shape, the timesteps to run and the starting point
+    x, timesteps = _starting_point(sampler, latent_shape, initial_latent, steps, denoise, noise, generator, device)
 
     trajectory = Trajectory(sampler=sampler.name)
     start = time.perf_counter()
-    for t in timesteps:
+
+    def predict(x: torch.Tensor, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the model's input at t, its prediction, with CFG): one or two model calls."""
         # 4. the model sees the variance-preserving x_t (identity except for σ-space samplers)
         model_input = sampler.scale_model_input(x, t)
         prediction = model(model_input, t, context)
         trajectory.model_calls += 1
-
         # 5. classifier-free guidance: push the prediction away from the unconditional one
         if cfg != 1.0:
             prediction_uncond = model(model_input, t, uncond_context)
             trajectory.model_calls += 1
             prediction = prediction_uncond + cfg * (prediction - prediction_uncond)
+        return model_input, prediction
+
+    for t in timesteps:
+        model_input, prediction = predict(x, t)
 
         # 6. one sampler step
         out = sampler.step(prediction, t, x, generator=generator)  # DDPM, DDIM η>0 draw noise
+        # 7. a second-order step (Heun) asks for the model at its trial point, then corrects itself
+        if out.correct_at is not None:
+            _, prediction_next = predict(out.prev_sample, out.correct_at)
+            out = sampler.correct(prediction_next, t, x, out)
         trajectory.timesteps.append(float(t))
         trajectory.x_t.append(model_input.detach().cpu())
         trajectory.pred_x0.append(out.pred_x0.detach().cpu())
@@ -272,6 +298,16 @@ def slerp(a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
     return out.view(a.shape).to(a.dtype)
 
 
+def interpolate_noise(a: torch.Tensor, b: torch.Tensor, weight: float, path: str = "slerp") -> torch.Tensor:
+    """The point at `weight` ∈ [0, 1] on the path from noise a (weight 0) to noise b (weight 1):
+    path "slerp" (keeps the norm of noise) or "lerp" (the straight line, which shrinks it)."""
+    if path == "slerp":
+        return slerp(a, b, weight)
+    if path == "lerp":
+        return torch.lerp(a, b, weight)
+    raise ValueError(f"path must be 'slerp' or 'lerp', got {path!r}")
+
+
 @dataclass(frozen=True)
 class SamplingDefaults:
     """The defaults of the course's text-to-image model (chosen from `latentlab eval ldm`'s table)."""
@@ -304,6 +340,23 @@ def text_to_image(model, vae, prompt: str | list[str], seed: int = 0, batch: int
     return decode(vae, trajectory.sample), trajectory
 
 
+def sample_prompt(model, vae, prompt: str, seed: int = 0, sampler: str = SamplingDefaults.sampler,
+                  steps: int = SamplingDefaults.steps, cfg: float = SamplingDefaults.cfg) -> Trajectory:
+    """Text-to-image up to the final latent, without decoding: Empty Latent Image → CLIP Text Encode
+    → KSampler, exactly as `text_to_image` does it. → the run's Trajectory (batch of 1).
+
+    The VAE only fixes the latent's shape (c channels, the model's image size / f); one of another
+    latent space is refused (`ldm.check_latent_space`). An unknown word raises ValueError naming
+    the closest words the model knows."""
+    check_latent_space(model, vae)
+    size, c = model.config.image_size, vae.config.latent_channels
+    latent = empty_latent(size, size, 1, c, vae.downsample_factor).to(model.device)  # (1, c, h, w)
+    context = encode_prompt(model, prompt)  # (1, L, D)
+    uncond = encode_prompt(model, "") if cfg != 1 else None  # CFG's unconditional context
+    return sample(model, make_model_sampler(model, sampler), initial_latent=latent, steps=steps, cfg=cfg,
+                  context=context, uncond_context=uncond, generator=make_generator(seed))
+
+
 def image_to_image(model, vae, picture, prompt: str, denoise: float = 0.6, seed: int = 0,
                    steps: int = SamplingDefaults.steps, cfg: float = SamplingDefaults.cfg,
                    sampler: str | Sampler = SamplingDefaults.sampler) -> tuple[torch.Tensor, Trajectory]:
@@ -320,4 +373,5 @@ def image_to_image(model, vae, picture, prompt: str, denoise: float = 0.6, seed:
 
 
 __all__ = ["Trajectory", "sample", "start_timesteps", "make_generator", "empty_latent", "encode_prompt",
-           "encode_image", "decode", "SamplingDefaults", "make_model_sampler", "text_to_image", "image_to_image", "slerp"]
+           "encode_image", "decode", "SamplingDefaults", "make_model_sampler", "text_to_image", "image_to_image", "slerp",
+           "interpolate_noise", "sample_prompt"]

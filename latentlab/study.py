@@ -31,9 +31,7 @@ skips finished runs (an interrupted run starts over).
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -41,8 +39,27 @@ from pathlib import Path
 import torch
 from torch import nn
 
-SPACES = ("pixel", "f4c3", "f8c4", "f16c16")
+from .atomic import atomic_write_text
+from .checkpoints import load_pretrained
+from .data import CaptionedShapes
+from .ldm import LatentDiffusion, LDMConfig
+from .pipeline import text_to_image
+from .shapes_eval import (
+    adherence_prompts,
+    frechet_distance,
+    load_shapes_evaluator,
+    prompt_adherence,
+    render_scenes,
+    round_trip_adherence,
+)
+from .spaces import SPACES, check_spaces
+from .strict_json import dumps
+from .train import LDMTrainSettings, hardware, train_ldm
+from .viz import study_figure
+from .why_latent import flop_counter
+
 RESULTS_DIR = Path(__file__).parent / "results"
+FLOOR_SEED = 30_000  # the second set of real pictures for the Fréchet floor: not the adherence prompts' seed
 
 
 @dataclass
@@ -84,15 +101,11 @@ class PixelSpace(nn.Module):
 
 def space_autoencoder(space: str, image_size: int = 64):
     """The 'autoencoder' of a space: PixelSpace (its scaling factor from 256 training pictures) or a shipped VAE."""
-    from .checkpoints import load_pretrained
-    from .data import CaptionedShapes
-
-    if space not in SPACES:
-        raise ValueError(f"unknown space {space!r}; the study's spaces are {', '.join(SPACES)}")
+    check_spaces([space])
     if space == "pixel":
         images, _, _ = CaptionedShapes(256, size=image_size, seed=0, two_objects=0.15).batch(range(256))
         return PixelSpace(1.0 / float(images.std()))
-    return load_pretrained(f"vae-{space}", kind="vae").eval()
+    return load_pretrained(f"vae-{SPACES[space].vae}", kind="vae").eval()
 
 
 @dataclass
@@ -107,15 +120,12 @@ class StudySettings:
     sample_steps: int = 20            # DDIM steps of every evaluation picture
     cfg: float = 7.5
     seed: int = 0
-    spaces: tuple[str, ...] = SPACES
+    spaces: tuple[str, ...] = tuple(SPACES)
     tiny: bool = False                # LDMConfig.tiny()'s UNet and text encoder (for the tests)
 
     def __post_init__(self):
-        self.spaces = tuple(self.spaces)
-        unknown = [s for s in self.spaces if s not in SPACES]
-        if unknown or not self.spaces:
-            raise ValueError(f"spaces must be some of {', '.join(SPACES)}, got {list(self.spaces)}")
-        if not self.minutes_per_run > 0:
+        self.spaces = check_spaces(self.spaces)
+        if not 0 < self.minutes_per_run < float("inf"):
             raise ValueError(f"minutes_per_run must be positive, got {self.minutes_per_run}")
         if self.image_size % 16 or self.image_size < 32:
             raise ValueError(f"image_size must be a multiple of 16 and at least 32 (f16 latents), got {self.image_size}")
@@ -125,8 +135,6 @@ class StudySettings:
 
 def study_config(space: str, settings: StudySettings, autoencoder):
     """The LDM config of one run: the course's recipe with the space's channels."""
-    from .ldm import LDMConfig
-
     c, f = autoencoder.config.latent_channels, autoencoder.downsample_factor
     base = LDMConfig.tiny() if settings.tiny else LDMConfig()
     unet = replace(base.unet, in_channels=c, out_channels=c, sample_size=settings.image_size // f)
@@ -138,8 +146,6 @@ def training_step_flops(model, batch_size: int, latent_shape: tuple[int, ...]) -
     batch of one and multiplied by the batch size (every op here is linear in the batch)."""
     ids = model.tokenizer(["a red circle on a white background"])
     x = torch.randn(1, *latent_shape)
-    from .why_latent import flop_counter
-
     with flop_counter() as counter:
         loss = model.unet(x, torch.tensor([500]), model.text_encoder(ids)).square().mean()
         loss.backward()
@@ -148,16 +154,13 @@ def training_step_flops(model, batch_size: int, latent_shape: tuple[int, ...]) -
 
 
 def real_features(evaluator, scenes, image_size: int) -> torch.Tensor:
-    from .evaluate import render_scenes
-
+    """The evaluator's features (N, D) of real pictures of `scenes`: the Fréchet reference."""
     return evaluator.embed(render_scenes(scenes, image_size))
 
 
 @torch.no_grad()
 def evaluate_point(model, autoencoder, evaluator, settings: StudySettings, reference: torch.Tensor) -> dict:
     """Adherence and Fréchet distance of `model` now, on the study's held-out prompts."""
-    from .evaluate import frechet_distance, prompt_adherence
-
     was_training = model.training
     model.eval()
     pictures: list[torch.Tensor] = []
@@ -173,9 +176,7 @@ def evaluate_point(model, autoencoder, evaluator, settings: StudySettings, refer
 def round_trip(autoencoder, evaluator, settings: StudySettings, reference: torch.Tensor) -> dict:
     """What the space itself keeps: the real pictures of the held-out prompts through the autoencoder
     and back, read by the evaluator. No model trained in the space can be expected to beat it by much
-    (see `evaluate.round_trip_adherence`); pixel space keeps everything."""
-    from .evaluate import frechet_distance, round_trip_adherence
-
+    (see `shapes_eval.round_trip_adherence`); pixel space keeps everything."""
     pictures: list[torch.Tensor] = []
     adherence = round_trip_adherence(autoencoder, evaluator, n=settings.samples, image_size=settings.image_size,
                                      keep=pictures)
@@ -186,8 +187,6 @@ def round_trip(autoencoder, evaluator, settings: StudySettings, reference: torch
 @torch.no_grad()
 def images_per_second(model, autoencoder, settings: StudySettings, images: int = 16, repeats: int = 2) -> float:
     """Pictures per second: `images` prompts, the study's sampler, steps and CFG, decode included."""
-    from .pipeline import text_to_image
-
     prompts = [f"a {c} square on a white background" for c in ("red", "blue", "green", "black")] * (images // 4 + 1)
     text_to_image(model, autoencoder, prompts[:images], steps=2, cfg=settings.cfg)  # warm-up
     times = []
@@ -202,8 +201,6 @@ def images_per_second(model, autoencoder, settings: StudySettings, images: int =
 def run_space(space: str, settings: StudySettings, out_dir: Path, evaluator, reference: torch.Tensor,
               progress: bool = True) -> dict:
     """Train one space for the budget, evaluating along the way; returns its record."""
-    from .train import LDMTrainSettings, hardware, train_ldm
-
     autoencoder = space_autoencoder(space, settings.image_size)
     config = study_config(space, settings, autoencoder)
     f, c = autoencoder.downsample_factor, autoencoder.config.latent_channels
@@ -211,12 +208,10 @@ def run_space(space: str, settings: StudySettings, out_dir: Path, evaluator, ref
     train_settings = LDMTrainSettings(minutes=settings.minutes_per_run, batch_size=settings.batch_size,
                                       dataset_size=settings.dataset_size, seed=settings.seed,
                                       checkpoint_every=float("inf"))
-    from .ldm import LatentDiffusion
-
     step_flops = training_step_flops(LatentDiffusion(config), settings.batch_size, latent_shape)
     budget_s = 60 * settings.minutes_per_run
     points = [budget_s * k / settings.evals for k in range(1, settings.evals)]  # the last one is after training
-    curve = []
+    curve, clock = [], {"seconds": 0.0}
 
     def record(step: int, seconds: float, model) -> None:
         point = evaluate_point(model, autoencoder, evaluator, settings, reference)
@@ -224,15 +219,18 @@ def run_space(space: str, settings: StudySettings, out_dir: Path, evaluator, ref
                       "train_pflops": float(f"{step * step_flops / 1e15:.4g}")} | point)
 
     def callback(step, metrics, ema):
+        clock["seconds"] = metrics["train_seconds"]
         if points and metrics["train_seconds"] >= points[0]:
             points.pop(0)
             record(step, metrics["train_seconds"], ema)
 
+    # A space is trained afresh whenever it has no finished record (an interrupted or changed run): overwrite.
     model, metrics = train_ldm(None, train_settings, config=config, vae=autoencoder, run_dir=out_dir / space,
-                               progress=progress, callback=callback, callback_every=1)
-    record(metrics["steps"], 60 * metrics["train_minutes"], model)
+                               progress=progress, callback=callback, callback_every=1, overwrite=True)
+    # metrics' train_minutes is rounded to 0.01: the last step's own clock keeps the curve in order.
+    record(metrics["steps"], max(clock["seconds"], 60 * metrics["train_minutes"]), model)
     return {"space": space, "latent_shape": list(latent_shape), "values": int(torch.tensor(latent_shape).prod()),
-            "steps": metrics["steps"], "train_minutes": metrics["train_minutes"],
+            "steps": metrics["steps"], "train_minutes": curve[-1]["train_minutes"],
             "step_gflops": round(step_flops / 1e9, 2), "final_loss": metrics["final_loss"],
             "curve": curve, "final": curve[-1],
             "images_per_second": images_per_second(model, autoencoder, settings),
@@ -242,8 +240,6 @@ def run_space(space: str, settings: StudySettings, out_dir: Path, evaluator, ref
 def run_study(out_dir, settings: StudySettings, progress: bool = True) -> dict:
     """Every space of `settings` in turn (finished ones are read back, not rerun); returns the
     study's record and writes it to `<out_dir>/study-ldm-f.json` with its figure beside it."""
-    from .evaluate import adherence_prompts, frechet_distance, load_shapes_evaluator
-    from .train import hardware
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -251,7 +247,7 @@ def run_study(out_dir, settings: StudySettings, progress: bool = True) -> dict:
     scenes = [scene for scene, _ in adherence_prompts(settings.samples)]
     reference = real_features(evaluator, scenes, settings.image_size)
     # The floor of the Fréchet distance at this N: two sets of *real* pictures of different scenes.
-    others = [scene for scene, _ in adherence_prompts(settings.samples, seed=30_000)]
+    others = [scene for scene, _ in adherence_prompts(settings.samples, seed=FLOOR_SEED)]
     floor = frechet_distance(real_features(evaluator, others, settings.image_size), reference)
     key = {k: v for k, v in asdict(settings).items() if k != "spaces"}
     runs = []
@@ -274,10 +270,25 @@ def run_study(out_dir, settings: StudySettings, progress: bool = True) -> dict:
               "round_trip": round_trips, "frechet_real_vs_real": round(floor, 3),
               "command": f"latentlab study ldm-f --minutes-per-run {settings.minutes_per_run:g}"}
     write_json(out_dir / "study-ldm-f.json", result)
-    from .viz import study_figure
-
     study_figure(result).savefig(out_dir / "study-ldm-f.png", dpi=110, bbox_inches="tight")
     return result
+
+
+def summary(result: dict) -> str:
+    """The study's record as a table: per space, the model after training and the round trip."""
+    lines = [f"{'':>33} {'after training':>15}   {'round trip':>15}",
+             f"{'space':>7} {'latent':>10} {'steps':>6} {'PFLOPs':>7} {'joint':>6} {'Fréchet':>8}   {'joint':>6} "
+             f"{'Fréchet':>8} {'pictures/s':>10}"]
+    for run in result["runs"]:
+        shape = "×".join(str(n) for n in run["latent_shape"])
+        trip = result["round_trip"][run["space"]]
+        lines.append(f"{run['space']:>7} {shape:>10} {run['steps']:>6} {run['curve'][-1]['train_pflops']:>7.3g} "
+                     f"{run['final']['joint']:>6.2f} {run['final']['frechet']:>8.3g}   {trip['joint']:>6.2f} "
+                     f"{trip['frechet']:>8.3g} {run['images_per_second']:>10.3g}")
+    lines.append("round trip: the real pictures of the same prompts through the space's autoencoder and back")
+    lines.append(f"Fréchet distance between two sets of real pictures (the floor at this N): "
+                 f"{result['frechet_real_vs_real']}")
+    return "\n".join(lines)
 
 
 def load_study(path=None) -> dict:
@@ -289,16 +300,9 @@ def load_study(path=None) -> dict:
 
 
 def write_json(path: Path, obj) -> None:
-    """Atomically: a crash mid-write leaves the old file, never half a new one."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Strict JSON (no NaN: null and a reason), atomically: a crash mid-write leaves the old file."""
+    atomic_write_text(path, dumps(obj, indent=2))
 
 
-__all__ = ["SPACES", "PixelSpace", "StudySettings", "load_study", "round_trip", "run_space", "run_study",
-           "space_autoencoder", "study_config"]
+__all__ = ["PixelSpace", "StudySettings", "load_study", "round_trip", "run_space", "run_study",
+           "space_autoencoder", "study_config", "summary"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 
 import torch
@@ -28,6 +29,9 @@ from torch import nn
 from .data import COLORS, POSITIONS, SHAPES, SIZES
 
 SPECIAL_TOKENS = ("<pad>", "<start>", "<end>")
+# A word is a run of letters of any alphabet ("círculo" is one word, not 'c' + 'rculo'); digits
+# and underscores are not letters.
+WORD = re.compile(r"[^\W\d_]+")
 
 
 def caption_vocabulary() -> list[str]:
@@ -39,7 +43,8 @@ def caption_vocabulary() -> list[str]:
 
 
 class Tokenizer:
-    """Words ↔ integer ids for a fixed vocabulary; punctuation and case are ignored.
+    """Words ↔ integer ids for a fixed vocabulary; punctuation and case are ignored, digits and
+    symbols (emoji) refused: the grammar has neither, and dropping them would change the prompt.
 
     Unlike CLIP's byte-pair tokenizer it cannot spell an unknown word out of pieces, so an unknown
     word is an error that names the closest words it does know."""
@@ -55,9 +60,21 @@ class Tokenizer:
         return len(self.vocab)
 
     def words(self, prompt: str) -> list[str]:
+        """The prompt's words, lower-cased: 'A red círculo!' → ['a', 'red', 'círculo']."""
+        if isinstance(prompt, (bytes, bytearray)):
+            raise TypeError(f"a prompt is a string, got bytes: {bytes(prompt)[:40]!r}; decode it first, "
+                            "e.g. prompt.decode('utf-8')")
         if not isinstance(prompt, str):
             raise TypeError(f"a prompt is a string, got {type(prompt).__name__}: {prompt!r}")
-        return re.findall(r"[a-z]+", prompt.lower())
+        # NFC: an accent typed as a separate combining mark joins its letter ('í', not 'i' + '́').
+        return WORD.findall(unicodedata.normalize("NFC", prompt).lower())
+
+    @staticmethod
+    def _not_readable(prompt: str) -> list[str]:
+        """Characters that are neither letters, spaces nor punctuation: digits, symbols, emoji."""
+        prompt = unicodedata.normalize("NFC", prompt)
+        return sorted({ch for ch in prompt if not (ch.isspace() or WORD.fullmatch(ch)
+                                                   or unicodedata.category(ch).startswith("P"))})
 
     def encode(self, prompt: str) -> list[int]:
         """One prompt → `context_length` ids: <start> words <end> <pad>…"""
@@ -72,6 +89,10 @@ class Tokenizer:
             hints = "; ".join(hints)
             raise ValueError(f"unknown word(s) in {prompt!r}: {hints} The model knows {len(known)} words: "
                              f"{', '.join(known)}")
+        unreadable = self._not_readable(prompt)
+        if unreadable:
+            raise ValueError(f"the prompt {prompt!r} holds {', '.join(map(repr, unreadable))}: not letters, and the "
+                             "model reads words only; write numbers out as words or leave them out")
         limit = self.context_length - 2
         if len(words) > limit:
             raise ValueError(f"the prompt has {len(words)} words; the text encoder reads at most {limit} "
@@ -83,6 +104,8 @@ class Tokenizer:
         """A prompt or a list of prompts → (B, L) int64 ids."""
         if isinstance(prompts, str):
             prompts = [prompts]
+        if not isinstance(prompts, (list, tuple)):
+            raise TypeError(f"expected a prompt (str) or a list of prompts, got {type(prompts).__name__}: {prompts!r}")
         if len(prompts) == 0:
             raise ValueError("no prompts to tokenize: give at least one (the empty prompt is '')")
         return torch.tensor([self.encode(p) for p in prompts], dtype=torch.long)
@@ -102,10 +125,6 @@ class TextConfig:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TextConfig:
-        return cls(**{**d, "words": tuple(d["words"])})
 
 
 class TransformerLayer(nn.Module):

@@ -1,20 +1,22 @@
-"""Training loops, written out: progress bar, resumable, atomic checkpoints, Ctrl-C safe.
+"""What each model trains on and how its loss is computed; the loop itself is `harness.run_training`.
 
-`train_vae` trains an `AutoencoderKL` on `PhotoPatches`. Every `checkpoint_every` seconds it
-writes `<run_dir>/last.safetensors` (weights, Adam's moments, step, clock and RNG states) atomically;
-`resume=True` continues from it bit for bit in the data order. Ctrl-C stops cleanly: the run
-checkpoint and the exported model are written before returning.
+`train_vae` trains an `AutoencoderKL` on `PhotoPatches` (reconstruction + a small KL);
+`train_ldm` trains the text-to-image model on captioned shapes in a frozen VAE's latent space
+(DDPM's ε-prediction loss). Both give the harness a `TrainingTask`, so both get the same progress
+bar, run checkpoints every minute, bit-exact resume, Ctrl-C at a step boundary and atomic saves
+(see `latentlab/harness.py` and `latentlab/runfiles.py`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import platform
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -22,6 +24,8 @@ from tqdm.auto import tqdm
 
 from . import checkpoints
 from .data import HELD_OUT_PHOTO, PhotoPatches
+from .harness import TrainingTask, lr_at, run_training
+from .runfiles import RunFiles
 from .vae import AutoencoderKL, VAEConfig, compute_scaling_factor
 
 
@@ -32,12 +36,30 @@ def hardware() -> str:
     return f"cpu {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def lr_at(progress: float, base_lr: float, warmup: float = 0.02) -> float:
-    """Linear warm-up for the first 2 % of training, then cosine decay to 10 % of base_lr."""
-    if progress < warmup:
-        return base_lr * max(progress / warmup, 0.01)
-    t = min((progress - warmup) / (1 - warmup), 1.0)
-    return base_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+def _check_number(name: str, value, low: float, high: float = math.inf, whole: bool = False,
+                  open_low: bool = False) -> None:
+    """Refuse nonsense settings with the flag that sets them: `--minutes nan`, `--batch-size 0`, …"""
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > low if open_low else value >= low)
+    ok = ok and value <= high and (not whole or float(value).is_integer())
+    if not ok:
+        kind = "a whole number" if whole else "a finite number"
+        bound = f"> {low:g}" if open_low else f"≥ {low:g}"
+        bound += f" and ≤ {high:g}" if high != math.inf else ""
+        raise ValueError(f"{name} (--{name.replace('_', '-')}) must be {kind} {bound}, got {value!r}")
+
+
+def _check_common(settings) -> None:
+    if settings.steps is None and settings.minutes is None:
+        raise ValueError("give steps or minutes (or both) so training knows when to stop")
+    if settings.steps is not None and not (isinstance(settings.steps, int) and settings.steps >= 1):
+        raise ValueError(f"steps (--steps) must be at least 1, got {settings.steps!r}")
+    if settings.minutes is not None:
+        _check_number("minutes", settings.minutes, 0, open_low=True)
+    _check_number("batch_size", settings.batch_size, 1, whole=True)
+    _check_number("lr", settings.lr, 0, open_low=True)
+    _check_number("seed", settings.seed, 0, 2**63 - 1, whole=True)
+    if not settings.checkpoint_every > 0:  # inf is fine: no periodic run checkpoints, only the final one
+        raise ValueError(f"checkpoint_every must be a number of seconds > 0, got {settings.checkpoint_every!r}")
 
 
 @dataclass
@@ -60,64 +82,15 @@ class VAETrainSettings:
     shapes: float = 0.0
     checkpoint_every: float = 60.0    # seconds between run checkpoints
     extra_metrics: dict = field(default_factory=dict)
+    # A resumed run must keep these, or its batches (and so its result) would not be the same run's.
+    RESUME_MUST_MATCH: ClassVar[tuple[str, ...]] = ("batch_size", "patch_size", "kl_weight", "decoder_only",
+                                                    "shapes", "seed")
 
     def __post_init__(self):
-        _check_stopping_rule(self.steps, self.minutes)
-
-
-def _check_stopping_rule(steps: int | None, minutes: float | None) -> None:
-    if steps is None and minutes is None:
-        raise ValueError("give steps or minutes (or both) so training knows when to stop")
-    if steps is not None and steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    if minutes is not None and minutes <= 0:
-        raise ValueError(f"minutes must be positive, got {minutes}")
-
-
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """Adam's moments and step counts as flat tensors 'optim.<param index>.<name>' (for safetensors)."""
-    return {f"optim.{index}.{key}": torch.as_tensor(value)
-            for index, state in opt.state_dict()["state"].items() for key, value in state.items()}
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    """The inverse of `_optimizer_tensors`: put the saved moments back into `opt`."""
-    state = opt.state_dict()
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state["state"].setdefault(int(index), {})[name] = value
-    opt.load_state_dict(state)
-
-
-def _progress(step: int, elapsed: float, s) -> float:
-    parts = []
-    if s.steps is not None:
-        parts.append(step / s.steps)
-    if s.minutes is not None:
-        parts.append(elapsed / (60 * s.minutes))
-    return max(parts)
-
-
-def _save_run(path: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, step: int, elapsed: float,
-              data: PhotoPatches, settings: VAETrainSettings) -> None:
-    tensors = {f"model.{k}": v for k, v in vae.state_dict().items()}
-    tensors.update(_optimizer_tensors(opt))
-    tensors["rng.torch"] = torch.get_rng_state()
-    extra = {"step": str(step), "elapsed": repr(elapsed), "data_rng": json.dumps(data.rng.bit_generator.state),
-             "settings": json.dumps({k: v for k, v in settings.__dict__.items() if k != "extra_metrics"})}
-    checkpoints.save_checkpoint(path, tensors, "vae-train", vae.config.to_json(), extra=extra)
-
-
-def _load_run(path: Path, vae: AutoencoderKL, opt: torch.optim.Optimizer, data: PhotoPatches) -> tuple[int, float]:
-    tensors, meta = checkpoints.load_checkpoint(path, kind="vae-train")
-    if meta["config"] != json.loads(vae.config.to_json()):
-        raise checkpoints.CheckpointError(f"{path} was trained with another VAE config: {meta['config']}")
-    checkpoints.load_state_into(vae, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
-    _restore_optimizer(opt, tensors)
-    torch.set_rng_state(tensors["rng.torch"])
-    data.rng.bit_generator.state = json.loads(meta["data_rng"])
-    return int(meta["step"]), float(meta["elapsed"])
+        _check_common(self)
+        _check_number("patch_size", self.patch_size, 1, whole=True)
+        _check_number("kl_weight", self.kl_weight, 0)
+        _check_number("shapes", self.shapes, 0, 1)
 
 
 @torch.no_grad()
@@ -138,100 +111,95 @@ def heldout_psnr(vae: AutoencoderKL) -> float:
     return psnr(x, recon)
 
 
-def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSettings, run_dir: str | Path | None = None,
-              resume: bool = False, progress: bool = True, callback=None,
-              init_from: str | Path | None = None) -> tuple[AutoencoderKL, dict]:
-    """Train a VAE; write the fp16 model to `out` (if given). Returns (vae, metrics).
+def vae_loss_step(vae: AutoencoderKL, data: PhotoPatches, settings: VAETrainSettings) -> tuple[torch.Tensor, dict]:
+    """L = MSE(x, decode(z)) + kl_weight · KL(q(z|x) ‖ N(0, I)) per value, on one batch of patches."""
+    x = data.batch(settings.batch_size)  # (B, 3, P, P) in [-1, 1]
+    if settings.decoder_only:
+        with torch.no_grad():
+            posterior = vae.encode(x)  # the encoder is frozen: no graph through it
+        recon = vae.decode(posterior.sample())
+    else:
+        recon, posterior = vae(x)
+    mse = torch.mean((recon - x) ** 2)
+    kl = posterior.kl().sum() / x.numel()
+    return mse + settings.kl_weight * kl, {"mse": mse.item(), "kl": kl.item()}
 
-    init_from: a latentlab VAE checkpoint of the same config to start from (fine-tuning: a fresh
-    optimiser and learning-rate schedule; the model card records both commands).
 
-    callback(step, metrics, vae) is called every 25 steps (the notebook uses it to redraw)."""
+def vae_summary(recent: list[dict[str, float]]) -> dict[str, float]:
+    """Training PSNR over the recent steps (images span 2, so peak² = 4) and the latest KL."""
+    return {"train_psnr": 10 * math.log10(4.0 / max(float(np.mean([r["mse"] for r in recent])), 1e-12)),
+            "kl": recent[-1]["kl"]}
+
+
+def _build_vae(config: VAEConfig, settings: VAETrainSettings, init_from) -> tuple[AutoencoderKL, AutoencoderKL | None]:
+    """(the VAE to train, seeded like every run; the --init VAE it starts from, or None)."""
     torch.manual_seed(settings.seed)
     vae = AutoencoderKL(config).train()
+    init_vae = None
     if init_from is not None:
         init_vae = checkpoints.load_vae(init_from, config=config)
         vae.load_state_dict(init_vae.state_dict())
     if settings.decoder_only:
-        if init_from is None:
+        if init_vae is None:
             raise ValueError("decoder_only fine-tunes an existing VAE: give init_from (--init) too")
-        frozen = [vae.encoder] + ([vae.quant_conv] if vae.quant_conv is not None else [])
-        for module in frozen:
+        for module in [vae.encoder] + ([vae.quant_conv] if vae.quant_conv is not None else []):
             module.requires_grad_(False)
-    trainable = [p for p in vae.parameters() if p.requires_grad]
-    data = PhotoPatches(settings.patch_size, seed=settings.seed, shapes=settings.shapes)
-    opt = torch.optim.Adam(trainable, lr=settings.lr)
-    run_path = Path(run_dir) / "last.safetensors" if run_dir is not None else None
-    step, elapsed = 0, 0.0
-    if resume:
-        if run_path is None or not run_path.is_file():
-            raise FileNotFoundError(f"nothing to resume: no run checkpoint at {run_path}")
-        step, elapsed = _load_run(run_path, vae, opt, data)
+    return vae, init_vae
 
-    total = settings.steps if settings.steps is not None else None
-    bar = tqdm(total=total, initial=step, disable=not progress, desc=f"train vae-{config.name}", unit="step")
-    interrupted = False
-    losses: list[float] = []
-    last_save = time.perf_counter()
-    start = time.perf_counter() - elapsed
-    try:
-        while _progress(step, time.perf_counter() - start, settings) < 1.0:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(_progress(step, time.perf_counter() - start, settings), settings.lr)
-            x = data.batch(settings.batch_size)  # (B, 3, P, P) in [-1, 1]
-            if settings.decoder_only:
-                with torch.no_grad():
-                    posterior = vae.encode(x)
-                recon = vae.decode(posterior.sample())
-            else:
-                recon, posterior = vae(x)
-            mse = torch.mean((recon - x) ** 2)
-            kl = posterior.kl().sum() / x.numel()
-            loss = mse + settings.kl_weight * kl
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
-            step += 1
-            losses.append(mse.item())
-            bar.update(1)
-            if step % 25 == 0:
-                train_psnr = 10 * math.log10(4.0 / max(np.mean(losses[-25:]), 1e-12))  # range 2 → peak² = 4
-                bar.set_postfix(psnr=f"{train_psnr:.2f}dB", kl=f"{kl.item():.1f}")
-                if callback is not None:
-                    callback(step, {"train_psnr": train_psnr, "kl": kl.item()}, vae)
-            if run_path is not None and time.perf_counter() - last_save > settings.checkpoint_every:
-                _save_run(run_path, vae, opt, step, time.perf_counter() - start, data, settings)
-                last_save = time.perf_counter()
-    except KeyboardInterrupt:
-        interrupted = True
-        bar.write(f"interrupted at step {step}: saving what was learned so far")
-    finally:
-        bar.close()
-    elapsed = time.perf_counter() - start
-    if run_path is not None:
-        _save_run(run_path, vae, opt, step, elapsed, data, settings)
+
+def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSettings, run_dir: str | Path | None = None,
+              resume: bool = False, progress: bool = True, callback=None,
+              init_from: str | Path | None = None, overwrite: bool = False,
+              callback_every: int = 25) -> tuple[AutoencoderKL, dict]:
+    """Train a VAE; write the fp16 model to `out` (if given). Returns (vae, metrics).
+
+    init_from: a latentlab VAE checkpoint of the same config to start from (fine-tuning: a fresh
+    optimiser and learning-rate schedule; the model card records both commands).
+    overwrite: start a new run in a `run_dir` that already holds one (otherwise refused).
+    callback(step, {"train_psnr", "kl", "train_seconds"}, vae) is called every `callback_every` steps
+    (the notebook uses it to redraw; its time does not count toward `settings.minutes`). `config` is not changed: the trained VAE has its own copy."""
+    config = dataclasses.replace(config)  # the scaling factor is set on this copy, never the caller's
+    if settings.patch_size % config.downsample_factor:
+        raise ValueError(f"patch_size (--patch-size) must be a multiple of f = {config.downsample_factor} for "
+                         f"vae-{config.name}, got {settings.patch_size}")
+    files = RunFiles(run_dir, out, kind="vae", config_json=config.to_json(), settings=settings, resume=resume,
+                     overwrite=overwrite, inputs=(init_from,))
+    vae, init_vae = _build_vae(config, settings, init_from)
+    data = PhotoPatches(settings.patch_size, seed=settings.seed, shapes=settings.shapes)
+    trainable = [p for p in vae.parameters() if p.requires_grad]
+
+    def loss_step() -> tuple[torch.Tensor, dict]:
+        return vae_loss_step(vae, data, settings)
+
+    task = TrainingTask(name=f"train vae-{config.name}", modules={"model": vae},
+                        optimizer=torch.optim.Adam(trainable, lr=settings.lr), params=trainable,
+                        loss_step=loss_step, summarize=vae_summary, callback_model=vae,
+                        generators={"torch": torch.default_generator}, numpy_rngs={"data": data.rng})
+    result = run_training(task, settings, files, progress=progress, callback=callback, callback_every=callback_every)
 
     vae.eval()
-    if settings.decoder_only:
+    if init_vae is not None and settings.decoder_only:
         config.scaling_factor = init_vae.config.scaling_factor  # same encoder, same latents
     else:
         # LDM §4.3.2: the scaling factor is 1/std of the latents of the training data.
         scale_data = PhotoPatches(settings.patch_size, seed=settings.seed + 1)
         config.scaling_factor = compute_scaling_factor(vae, (scale_data.batch(16) for _ in range(8)))
-    metrics = {"steps": step, "train_minutes": round(elapsed / 60, 2), "hardware": hardware(),
+    metrics = {"steps": result.step, "train_minutes": round(result.elapsed / 60, 2), "hardware": hardware(),
                "batch_size": settings.batch_size, "patch_size": settings.patch_size,
                "heldout_photo": HELD_OUT_PHOTO, "heldout_psnr": round(heldout_psnr(vae), 3),
-               "scaling_factor": round(config.scaling_factor, 5), "interrupted": interrupted}
+               "scaling_factor": round(config.scaling_factor, 5), "interrupted": result.interrupted}
     if settings.shapes:
         metrics["shapes"] = settings.shapes
-    if init_from is not None:
+    if init_vae is not None:
         metrics["init_from"] = str(init_from)
         metrics["init_metrics"] = init_vae.metrics
     metrics.update(settings.extra_metrics)
-    if out is not None:
-        checkpoints.save_vae(out, vae, metrics)
-    return vae, metrics
+
+    def write(path: Path) -> None:
+        checkpoints.save_vae(path, vae, metrics)
+
+    saved = files.save_model(write)
+    return vae, metrics | ({"out": str(saved)} if saved is not None else {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,11 +224,18 @@ class LDMTrainSettings:
     seed: int = 0
     checkpoint_every: float = 60.0
     extra_metrics: dict = field(default_factory=dict)
+    # A resumed run must keep these, or its batches (and so its result) would not be the same run's.
+    RESUME_MUST_MATCH: ClassVar[tuple[str, ...]] = ("batch_size", "dataset_size", "two_objects", "caption_dropout",
+                                                    "ema_decay", "offset_noise", "seed")
 
     def __post_init__(self):
-        _check_stopping_rule(self.steps, self.minutes)
+        _check_common(self)
         if not 0 <= self.caption_dropout < 1:
             raise ValueError(f"caption_dropout is a probability in [0, 1), got {self.caption_dropout}")
+        _check_number("dataset_size", self.dataset_size, 1, whole=True)
+        _check_number("two_objects", self.two_objects, 0, 1)
+        _check_number("ema_decay", self.ema_decay, 0, 1)
+        _check_number("offset_noise", self.offset_noise, 0)
 
 
 @torch.no_grad()
@@ -276,153 +251,138 @@ def encode_shapes_dataset(vae: AutoencoderKL, dataset, batch_size: int = 64, pro
     return torch.cat(latents)
 
 
+@dataclass
+class CaptionedLatents:
+    """The training set of the LDM: clean latents and their captions as token ids."""
+
+    latents: torch.Tensor     # (N, c, h, w) float16, scaled (unit variance)
+    ids: torch.Tensor         # (N, L) token ids of each picture's caption
+    empty_ids: torch.Tensor   # (1, L) the unconditional prompt ''
+
+
+def ldm_loss_step(model, data: CaptionedLatents, generator: torch.Generator,
+                  settings: LDMTrainSettings) -> tuple[torch.Tensor, dict]:
+    """DDPM's simple loss (Ho et al. 2020, eq. 14) in latent space (LDM eq. 2), on one batch:
+        L = ‖ε − ε̂(z_t, t, τ(y))‖²,  z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε,  t ~ U{0, …, T−1}"""
+    B = settings.batch_size
+    # 1. a batch of clean latents z_0 and their captions (10 % replaced by the empty prompt)
+    index = torch.randint(0, len(data.latents), (B,), generator=generator)
+    z0 = data.latents[index].float()  # (B, c, h, w)
+    batch_ids = data.ids[index].clone()  # (B, L)
+    drop = torch.rand(B, generator=generator) < settings.caption_dropout
+    batch_ids[drop] = data.empty_ids
+    # 2. noise them to random timesteps (the forward process, in closed form)
+    t = torch.randint(0, model.schedule.num_train_timesteps, (B,), generator=generator)
+    noise = torch.randn(z0.shape, generator=generator)
+    if settings.offset_noise > 0:
+        noise = noise + settings.offset_noise * torch.randn(z0.shape[:2] + (1, 1), generator=generator)
+    z_t = model.schedule.q_sample(z0, t, noise)
+    # 3. predict the noise from z_t, t and the text; regress on the true noise
+    prediction = model.unet(z_t, t, model.text_encoder(batch_ids))
+    loss = torch.mean((prediction - noise) ** 2)
+    return loss, {"loss": loss.item()}
+
+
+def ldm_summary(recent: list[dict[str, float]]) -> dict[str, float]:
+    return {"loss": float(np.mean([r["loss"] for r in recent]))}
+
+
+@torch.no_grad()
+def ema_update(ema, model, step: int, max_decay: float) -> None:
+    """The EMA copy, warmed up: early on it follows the model closely (decay (1+n)/(10+n))."""
+    decay = min(max_decay, (1 + step) / (10 + step))
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1 - decay)
+
+
 def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, vae: AutoencoderKL | None = None,
               run_dir: str | Path | None = None, resume: bool = False, progress: bool = True, callback=None,
-              init_from: str | Path | None = None, callback_every: int = 25):
-    """Train the text-to-image model on captioned shapes in `vae`'s latent space (default vae-f8c4).
-
-    The loss is DDPM's simple loss (Ho et al. 2020, eq. 14) in latent space (LDM eq. 2):
-        L = ‖ε − ε̂(z_t, t, τ(y))‖²,  z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε,  t ~ U{0, …, T−1}
-    with τ(y) the text encoder, trained jointly. Writes fp16 EMA weights to `out`; returns (model, metrics).
+              init_from: str | Path | None = None, callback_every: int = 25, overwrite: bool = False):
+    """Train the text-to-image model on captioned shapes in `vae`'s latent space (default vae-f8c4),
+    with `ldm_loss_step`; τ(y), the text encoder, is trained jointly. Writes fp16 EMA weights to
+    `out`; returns (ema model, metrics).
 
     init_from: an ldm checkpoint to fine-tune (its config is used; a fresh optimiser and schedule).
+    overwrite: start a new run in a `run_dir` that already holds one (otherwise refused).
     callback(step, {"loss", "train_seconds"}, ema) is called every `callback_every` steps; the time it
     takes (an evaluation, a redraw) does not count toward `settings.minutes`."""
     from .data import CaptionedShapes
     from .ldm import LatentDiffusion, LDMConfig
 
-    init_model = None
-    if init_from is not None:
-        init_model = checkpoints.load_ldm(init_from)
-        config = init_model.config
-    config = config or LDMConfig()
+    init_model = checkpoints.load_ldm(init_from) if init_from is not None else None
+    config = init_model.config if init_model is not None else (config or LDMConfig())
+    files = RunFiles(run_dir, out, kind="ldm", config_json=config.to_json(), settings=settings, resume=resume,
+                     overwrite=overwrite, inputs=(init_from,))
     torch.manual_seed(settings.seed)
     if vae is None:
         vae = checkpoints.load_pretrained(config.vae, kind="vae")
-    run_dir = Path(run_dir) if run_dir is not None else None
     dataset = CaptionedShapes(settings.dataset_size, size=config.image_size, seed=settings.seed,
                               two_objects=settings.two_objects)
-    latents, captions = _load_or_encode(run_dir, vae, dataset, settings, progress)
+    latents, captions = _load_or_encode(files, vae, dataset, settings, progress)
     model = LatentDiffusion(config).train()
     if init_model is not None:
         model.load_state_dict(init_model.state_dict())
-    ids = model.tokenizer(captions)  # (N, L)
-    empty_ids = model.tokenizer("")  # (1, L): the unconditional prompt
+    data = CaptionedLatents(latents, model.tokenizer(captions), model.tokenizer(""))
     ema = LatentDiffusion(config).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
-    schedule = model.schedule
     generator = torch.Generator().manual_seed(settings.seed)
 
-    run_path = run_dir / "last.safetensors" if run_dir is not None else None
-    step, elapsed = 0, 0.0
-    if resume:
-        if run_path is None or not run_path.is_file():
-            raise FileNotFoundError(f"nothing to resume: no run checkpoint at {run_path}")
-        step, elapsed = _load_ldm_run(run_path, model, ema, opt, generator)
+    def loss_step() -> tuple[torch.Tensor, dict]:
+        return ldm_loss_step(model, data, generator, settings)
 
-    bar = tqdm(total=settings.steps, initial=step, disable=not progress, desc="train ldm-shapes", unit="step")
-    interrupted, losses = False, []
-    last_save = time.perf_counter()
-    start = time.perf_counter() - elapsed
-    try:
-        while _progress(step, time.perf_counter() - start, settings) < 1.0:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(_progress(step, time.perf_counter() - start, settings), settings.lr)
-            # 1. a batch of clean latents z_0 and their captions (10 % replaced by the empty prompt)
-            index = torch.randint(0, len(latents), (settings.batch_size,), generator=generator)
-            z0 = latents[index].float()  # (B, c, h, w)
-            batch_ids = ids[index].clone()  # (B, L)
-            drop = torch.rand(settings.batch_size, generator=generator) < settings.caption_dropout
-            batch_ids[drop] = empty_ids
-            # 2. noise them to random timesteps (the forward process, in closed form)
-            t = torch.randint(0, schedule.num_train_timesteps, (settings.batch_size,), generator=generator)
-            noise = torch.randn(z0.shape, generator=generator)
-            if settings.offset_noise > 0:
-                noise = noise + settings.offset_noise * torch.randn(z0.shape[:2] + (1, 1), generator=generator)
-            z_t = schedule.q_sample(z0, t, noise)
-            # 3. predict the noise from z_t, t and the text; regress on the true noise
-            prediction = model.unet(z_t, t, model.text_encoder(batch_ids))
-            loss = torch.mean((prediction - noise) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1
-            # 4. the EMA copy (warmed up: early on it follows the model closely)
-            decay = min(settings.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for p_ema, p in zip(ema.parameters(), model.parameters()):
-                    p_ema.lerp_(p, 1 - decay)
-            losses.append(loss.item())
-            bar.update(1)
-            if step % 25 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
-            if callback is not None and step % callback_every == 0:
-                paused = time.perf_counter()
-                callback(step, {"loss": float(np.mean(losses[-25:])), "train_seconds": paused - start}, ema)
-                start += time.perf_counter() - paused  # the callback's time is not training time
-            if run_path is not None and time.perf_counter() - last_save > settings.checkpoint_every:
-                _save_ldm_run(run_path, model, ema, opt, step, time.perf_counter() - start, generator, settings)
-                last_save = time.perf_counter()
-    except KeyboardInterrupt:
-        interrupted = True
-        bar.write(f"interrupted at step {step}: saving what was learned so far")
-    finally:
-        bar.close()
-    elapsed = time.perf_counter() - start
-    if run_path is not None:
-        _save_ldm_run(run_path, model, ema, opt, step, elapsed, generator, settings)
+    def after_step(step: int) -> None:
+        ema_update(ema, model, step, settings.ema_decay)
 
-    metrics = {"steps": step, "train_minutes": round(elapsed / 60, 2), "hardware": hardware(),
+    task = TrainingTask(name="train ldm-shapes", modules={"model": model, "ema": ema},
+                        optimizer=torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01),
+                        params=list(model.parameters()), loss_step=loss_step, summarize=ldm_summary,
+                        after_step=after_step, callback_model=ema, generators={"generator": generator})
+    result = run_training(task, settings, files, progress=progress, callback=callback, callback_every=callback_every)
+
+    metrics = _ldm_metrics(result, settings, config.vae, init_model, init_from)
+
+    def write(path: Path) -> None:
+        checkpoints.save_ldm(path, ema, metrics)
+
+    saved = files.save_model(write)
+    ema.metrics = metrics
+    return ema, metrics | ({"out": str(saved)} if saved is not None else {})
+
+
+def _ldm_metrics(result, settings: LDMTrainSettings, vae_name: str, init_model, init_from) -> dict:
+    """The model card's numbers: how it was trained, for how long, where it started, its final loss."""
+    losses = [r["loss"] for r in result.recent]
+    metrics = {"steps": result.step, "train_minutes": round(result.elapsed / 60, 2), "hardware": hardware(),
                "batch_size": settings.batch_size, "dataset_size": settings.dataset_size,
                "two_objects": settings.two_objects, "caption_dropout": settings.caption_dropout,
-               "ema_decay": settings.ema_decay, "offset_noise": settings.offset_noise, "final_loss": round(float(np.mean(losses[-100:])), 5) if losses else None,
-               "vae": config.vae, "interrupted": interrupted}
+               "ema_decay": settings.ema_decay, "offset_noise": settings.offset_noise,
+               "final_loss": round(float(np.mean(losses)), 5) if losses else None,
+               "vae": vae_name, "interrupted": result.interrupted}
     if init_model is not None:
         metrics["init_from"] = str(init_from)
         metrics["init_metrics"] = init_model.metrics
-    metrics.update(settings.extra_metrics)
-    if out is not None:
-        checkpoints.save_ldm(out, ema, metrics)
-    ema.metrics = metrics
-    return ema, metrics
+    return metrics | settings.extra_metrics
 
 
-def _load_or_encode(run_dir, vae, dataset, settings, progress):
+def _load_or_encode(files: RunFiles, vae, dataset, settings, progress):
     """(latents (N, c, h, w) float16, captions) of the dataset; cached in the run directory."""
     key = json.dumps({"n": len(dataset), "seed": settings.seed, "two_objects": settings.two_objects,
                       "size": dataset.size, "vae": vae.config.to_json()}, sort_keys=True)
-    path = run_dir / "latents.safetensors" if run_dir is not None else None
+    path = files.run_dir / "latents.safetensors" if files.run_dir is not None else None
     if path is not None and path.is_file():
         tensors, meta = checkpoints.load_checkpoint(path, kind="ldm-latents")
         if meta.get("key") == key:
             return tensors["latents"], json.loads(meta["captions"])
     latents = encode_shapes_dataset(vae, dataset, progress=progress)
     captions = [dataset.scene_and_caption(i)[1] for i in range(len(dataset))]
-    if path is not None:
-        checkpoints.save_checkpoint(path, {"latents": latents}, "ldm-latents", "{}",
-                                    extra={"key": key, "captions": json.dumps(captions)})
+
+    def write(target: Path) -> Path:
+        return checkpoints.save_checkpoint(target, {"latents": latents}, "ldm-latents", "{}",
+                                           extra={"key": key, "captions": json.dumps(captions)})
+
+    files.save_cache("latents.safetensors", write)
     return latents, captions
 
 
-def _save_ldm_run(path: Path, model, ema, opt, step: int, elapsed: float, generator: torch.Generator,
-                  settings: LDMTrainSettings) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
-    tensors.update(_optimizer_tensors(opt))
-    tensors["rng.generator"] = generator.get_state()
-    extra = {"step": str(step), "elapsed": repr(elapsed),
-             "settings": json.dumps({k: v for k, v in settings.__dict__.items() if k != "extra_metrics"})}
-    checkpoints.save_checkpoint(path, tensors, "ldm-train", model.config.to_json(), extra=extra)
-
-
-def _load_ldm_run(path: Path, model, ema, opt, generator: torch.Generator) -> tuple[int, float]:
-    tensors, meta = checkpoints.load_checkpoint(path, kind="ldm-train")
-    if meta["config"] != json.loads(model.config.to_json()):
-        raise checkpoints.CheckpointError(f"{path} was trained with another model config: {meta['config']}")
-    checkpoints.load_state_into(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
-    checkpoints.load_state_into(ema, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, str(path))
-    _restore_optimizer(opt, tensors)
-    generator.set_state(tensors["rng.generator"])
-    return int(meta["step"]), float(meta["elapsed"])
+__all__ = ["CaptionedLatents", "LDMTrainSettings", "VAETrainSettings", "encode_shapes_dataset", "hardware",
+           "heldout_psnr", "ldm_loss_step", "lr_at", "train_ldm", "train_vae", "vae_loss_step"]

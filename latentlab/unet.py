@@ -61,10 +61,6 @@ class UNetConfig:
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
-    @classmethod
-    def from_dict(cls, d: dict) -> UNetConfig:
-        return cls(**d)
-
 
 class UNetBlock(nn.Module):
     """ResnetBlock (conditioned on time), then optionally a TransformerBlock2D (conditioned on text)."""

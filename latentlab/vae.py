@@ -12,6 +12,7 @@ Diffusion v1 uses f=8, c=4, so a 512×512×3 image becomes a 64×64×4 latent (4
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -40,6 +41,9 @@ class VAEConfig:
     # LDM §4.3.2: latents are multiplied by this so they have unit variance before diffusion.
     # 1.0 until computed from training data (`compute_scaling_factor`); SD v1's is 0.18215.
     scaling_factor: float = 1.0
+    # Subtracted before scaling, so latents also have zero mean: SD3 and FLUX's VAEs have one
+    # (SD3: 0.0609); SD v1/v2's and the course's have none.
+    shift_factor: float = 0.0
 
     def __post_init__(self):
         self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
@@ -50,6 +54,12 @@ class VAEConfig:
                 raise ValueError(f"norm_groups={self.norm_groups} must divide every block_out_channels entry, got {c}")
         if self.latent_channels < 1 or self.layers_per_block < 1:
             raise ValueError("latent_channels and layers_per_block must be at least 1")
+        # A NaN or zero factor would turn every latent into NaN or zeros without a word.
+        if not (math.isfinite(self.scaling_factor) and self.scaling_factor > 0):
+            raise ValueError(f"scaling_factor must be a finite number > 0 (1 / std of the latents), "
+                             f"got {self.scaling_factor}")
+        if not math.isfinite(self.shift_factor):
+            raise ValueError(f"shift_factor must be a finite number (the latents' mean), got {self.shift_factor}")
 
     @property
     def downsample_factor(self) -> int:
@@ -62,7 +72,12 @@ class VAEConfig:
         return f"f{self.downsample_factor}c{self.latent_channels}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        if fields["shift_factor"] == 0.0:
+            # Written only when there is one: files from before it existed stay identical, so
+            # configs compare equal and caches keyed on this JSON stay valid.
+            del fields["shift_factor"]
+        return json.dumps(fields, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "VAEConfig":
@@ -77,8 +92,8 @@ class VAEConfig:
 
     @classmethod
     def f8c4(cls) -> "VAEConfig":
-        # 16 channels at full resolution keep a 256 px encode+decode near 60 ms on 2 CPU cores;
-        # the channels grow where the feature maps shrink, as in SD.
+        # 16 channels at full resolution keep a 256 px encode+decode fast enough for live widgets on
+        # a laptop CPU (benchmarks/README.md); the channels grow where the feature maps shrink, as in SD.
         return cls(block_out_channels=(16, 32, 64, 128), layers_per_block=1, latent_channels=4, norm_groups=8)
 
     @classmethod
@@ -216,8 +231,12 @@ class MidBlock(nn.Module):
 class AutoencoderKL(nn.Module):
     """The KL-regularised autoencoder of LDM: encode → DiagonalGaussian, decode → image.
 
-    `encode`/`decode` work on the raw latent. Diffusion works on the *scaled* latent
-    z · scaling_factor (unit variance): use `to_latent` / `from_latent` for that.
+    `encode`/`decode` work on the raw latent z. Diffusion works on the *scaled* latent (zero mean,
+    unit variance), diffusers' convention:
+        latent = (z − shift_factor) · scaling_factor          (`to_latent`)
+        z      = latent / scaling_factor + shift_factor       (`from_latent`)
+    with shift_factor = 0 for SD v1/v2 and the course's VAEs (LDM §4.3.2), non-zero for SD3/FLUX.
+    Inputs of another floating dtype (NumPy's float64) are converted to the weights' dtype.
     """
 
     def __init__(self, config: VAEConfig):
@@ -229,9 +248,8 @@ class AutoencoderKL(nn.Module):
         self.quant_conv = nn.Conv2d(2 * c, 2 * c, kernel_size=1) if config.use_quant_conv else None
         self.post_quant_conv = nn.Conv2d(c, c, kernel_size=1) if config.use_quant_conv else None
         # Convolution weights in channels-last layout: the convolutions then run on (B, H, W, C) data,
-        # which oneDNN (CPU) and cuDNN handle faster. `latentlab bench vs-diffusers` measured decode
-        # 51 → 39 ms and encode 22 → 15 ms at 256 px on 2 CPU cores. Values are unchanged (to ~1e-5);
-        # encode and decode hand back ordinary contiguous tensors.
+        # which oneDNN (CPU) and cuDNN handle faster (measured: benchmarks/README.md). Values are
+        # unchanged (to ~1e-5); encode and decode hand back ordinary contiguous tensors.
         self.to(memory_format=torch.channels_last)
 
     @property
@@ -242,9 +260,18 @@ class AutoencoderKL(nn.Module):
     def scaling_factor(self) -> float:
         return self.config.scaling_factor
 
+    def _as_input(self, x, what: str) -> torch.Tensor:
+        """A floating tensor in the weights' dtype; anything else is refused with the fix."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            found = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise TypeError(f"{what} must be a float tensor, got {found}; for a picture or an array use "
+                            "latentlab.images.to_tensor")
+        return x.to(self.encoder.conv_in.weight.dtype)
+
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """x: (B, 3, H, W) in [-1, 1], H and W multiples of f → q(z|x) over (B, c, H/f, W/f)."""
         f = self.downsample_factor
+        x = self._as_input(x, "the image")
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(
                 f"encode expects images shaped (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}; "
@@ -264,6 +291,7 @@ class AutoencoderKL(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z: raw latent (B, c, h, w) → image (B, 3, h·f, w·f), roughly in [-1, 1] (not clamped)."""
         c = self.config.latent_channels
+        z = self._as_input(z, "the latent")
         if z.ndim != 4 or z.shape[1] != c:
             raise ValueError(
                 f"this decoder ({self.config.name}) expects latents shaped (B, {c}, h, w), got {tuple(z.shape)}"
@@ -280,14 +308,16 @@ class AutoencoderKL(nn.Module):
         posterior = self.encode(x)
         return self.decode(posterior.sample(generator)), posterior
 
-    # The scaled latent: what the diffusion model sees (LDM §4.3.2).
+    # The scaled latent: what the diffusion model sees (LDM §4.3.2; the shift as in SD3).
     def to_latent(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x (B, 3, H, W) → (z − shift_factor) · scaling_factor (B, c, H/f, W/f); z = μ unless `sample`."""
         posterior = self.encode(x)
         z = posterior.sample(generator) if sample else posterior.mode()
-        return z * self.config.scaling_factor
+        return (z - self.config.shift_factor) * self.config.scaling_factor
 
     def from_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.decode(latent / self.config.scaling_factor)
+        """The scaled latent (B, c, h, w) → image (B, 3, h·f, w·f): decode(latent / scaling_factor + shift_factor)."""
+        return self.decode(latent / self.config.scaling_factor + self.config.shift_factor)
 
 
 @torch.no_grad()
@@ -308,10 +338,6 @@ def compute_scaling_factor(vae: AutoencoderKL, batches) -> float:
     mean = total / count
     std = (total_sq / count - mean**2) ** 0.5
     return 1.0 / std
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 __all__ = ["VAEConfig", "DiagonalGaussian", "Encoder", "Decoder", "AutoencoderKL", "compute_scaling_factor"]

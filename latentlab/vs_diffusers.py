@@ -18,20 +18,20 @@ MLP latentlab's TransformerBlock2D has. Its random weights go into latentlab thr
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
+from .bench import interleaved_medians
+from .checkpoints import load_diffusers_unet, load_diffusers_vae
+from .device import describe_device
 from .unet import UNetConfig
 from .vae import VAEConfig
+
+LIBRARIES = ("latentlab", "diffusers")
 
 
 def diffusers_twin(config: VAEConfig, seed: int = 0):
     """(diffusers AutoencoderKL, latentlab AutoencoderKL) with the same config and weights."""
     diffusers = _import_diffusers()
-    from .checkpoints import load_diffusers_vae
-
     torch.manual_seed(seed)
     n = len(config.block_out_channels)
     theirs = diffusers.AutoencoderKL(
@@ -48,6 +48,7 @@ def diffusers_twin(config: VAEConfig, seed: int = 0):
 
 
 def _import_diffusers():
+    """diffusers, imported on demand: it is an optional extra, and costs seconds to import."""
     try:
         import diffusers
     except ImportError as err:
@@ -58,9 +59,7 @@ def _import_diffusers():
 def diffusers_unet_twin(config: UNetConfig, seed: int = 0):
     """(diffusers UNet2DConditionModel, latentlab UNet) with the same architecture and weights."""
     diffusers = _import_diffusers()
-    from diffusers.models.attention import FeedForward
-
-    from .checkpoints import load_diffusers_unet
+    from diffusers.models.attention import FeedForward  # the optional extra, as above
 
     torch.manual_seed(seed)
     kinds = [("CrossAttn{}Block2D" if attention else "{}Block2D") for attention in config.attention_levels]
@@ -88,8 +87,10 @@ def bench_vs_diffusers(size: int = 256, repeats: int = 20, warmup: int = 2, pres
                        threads: int | None = None) -> dict:
     """Median time ratios latentlab / diffusers: VAE encode and decode at `size` px, and one UNet
     forward of the ldm-shapes config with classifier-free guidance's batch of two (16×16 latents)."""
-    from .device import describe_device
-
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats ≥ 1 and warmup ≥ 0, got {repeats} and {warmup}")
+    if size < 8 or size % 8:
+        raise ValueError(f"size must be a positive multiple of 8 (the VAE's f), got {size}")
     if threads is not None:
         torch.set_num_threads(threads)
     config = VAEConfig.preset(preset)
@@ -110,21 +111,13 @@ def bench_vs_diffusers(size: int = 256, repeats: int = 20, warmup: int = 2, pres
     }
     # The same answer first: a ratio between two different computations would mean nothing.
     max_diff = {name: (mine() - reference()).abs().max().item() for name, (mine, reference) in runs.items()}
-    times = {name: ([], []) for name in runs}
-    for i in range(warmup + repeats):
-        for name, (mine, reference) in runs.items():
-            pair = [(mine, times[name][0]), (reference, times[name][1])]
-            # Alternate who goes first: the second run of a pair can find warm caches and a primed allocator.
-            for fn, bucket in (pair if i % 2 == 0 else pair[::-1]):
-                start = time.perf_counter()
-                fn()
-                if i >= warmup:
-                    bucket.append(time.perf_counter() - start)
-    medians = {name: (statistics.median(a), statistics.median(b)) for name, (a, b) in times.items()}
+    # Side by side, the order reversed every other repeat: a warm cache or a primed allocator
+    # favours neither library.
+    ms = interleaved_medians({(name, who): fn for name, pair in runs.items() for who, fn in zip(LIBRARIES, pair)},
+                             repeats=repeats, warmup=warmup)
     return {
-        "ratios": {name: round(a / b, 3) for name, (a, b) in medians.items()},
-        "ms": {name: {"latentlab": round(1000 * a, 2), "diffusers": round(1000 * b, 2)}
-               for name, (a, b) in medians.items()},
+        "ratios": {name: round(ms[name, "latentlab"] / ms[name, "diffusers"], 3) for name in runs},
+        "ms": {name: {who: round(ms[name, who], 2) for who in LIBRARIES} for name in runs},
         "max_abs_difference": max_diff, "config": {"vae": preset, "unet": "ldm-shapes",
                                                    "unet_input": [2, unet_config.in_channels, side, side]},
         "repeats": repeats, "device": describe_device(torch.device("cpu")), "threads": torch.get_num_threads(),

@@ -16,7 +16,6 @@ space's channels, and random weights: speed does not depend on what the weights 
 
 from __future__ import annotations
 
-import statistics
 import time
 import weakref
 from contextlib import contextmanager
@@ -26,11 +25,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
+from .bench import interleaved_medians
+from .device import describe_device
+from .pipeline import decode, make_generator, sample
+from .samplers import make_sampler
+from .spaces import SPACES, check_spaces
 from .unet import UNet, UNetConfig
 from .vae import AutoencoderKL, VAEConfig
-
-# space → (downsample factor f, channels c, VAE preset decoding it)
-SPACES = {"pixel": (1, 3, None), "f4c3": (4, 3, "f4c3"), "f8c4": (8, 4, "f8c4"), "f16c16": (16, 16, "f16c16")}
 
 
 def _sdpa_cpu_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -59,7 +60,8 @@ def flop_counter() -> FlopCounterMode:
 
 
 def unet_for(space: str) -> UNet:
-    _, c, _ = SPACES[space]
+    """ldm-shapes' UNet recipe with the space's channels in and out, random weights, eval mode."""
+    c = SPACES[space].c
     config = UNetConfig.shapes()
     config.in_channels = config.out_channels = c
     return UNet(config).eval()
@@ -124,6 +126,12 @@ def peak_memory(device: torch.device):
     result["kind"] = "peak live tensors"
 
 
+def default_sizes(device: torch.device | str) -> list[int]:
+    """Picture sides to measure: 256 px, and 512 px too on a CUDA GPU (on a CPU, pixel space at
+    512 px takes minutes per forward)."""
+    return [256, 512] if torch.device(device).type == "cuda" else [256]
+
+
 @torch.no_grad()
 def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces: list[str] | None = None,
                      device: torch.device | str | None = None, threads: int | None = None,
@@ -135,19 +143,14 @@ def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces:
              "device", "threads", "size", "repeats"}.
     The pixel space's 20-step time is `steps` × its measured step (it has no decoder, and running
     it 20 times would take minutes on a CPU); the latent spaces' are measured whole."""
-    from .device import describe_device
-    from .pipeline import decode, make_generator, sample
-    from .samplers import make_sampler
-
     device = torch.device(device) if device is not None else torch.device("cpu")
+    spaces = list(check_spaces(spaces or SPACES))
+    if size % 64 or size < 64:
+        raise ValueError(f"size must be a positive multiple of 64 (f16 latents need 4 levels of halving), got {size}")
+    if repeats < 1 or steps < 1:
+        raise ValueError(f"repeats and steps must be at least 1, got {repeats} and {steps}")
     if threads is not None:
         torch.set_num_threads(threads)
-    spaces = spaces or list(SPACES)
-    unknown = [s for s in spaces if s not in SPACES]
-    if unknown:
-        raise ValueError(f"unknown space(s) {unknown}; known: {', '.join(SPACES)}")
-    if size % 64:
-        raise ValueError(f"size must be a multiple of 64 (f16 latents need 4 levels of halving), got {size}")
     torch.manual_seed(0)
     models, inputs, rows = {}, {}, {}
     context = torch.randn(1, 24, UNetConfig.shapes().context_dim, device=device)
@@ -162,19 +165,19 @@ def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces:
         rows[space] = {"space": space, "latent_shape": list(inputs[space].shape[1:]),
                        "values": inputs[space].numel(), "gflops": round(counter.get_total_flops() / 1e9, 3),
                        "peak_mb": None if memory["mb"] is None else round(memory["mb"], 1),
-                       "memory_kind": memory["kind"], "times": []}
-    # Interleaved: every repeat times each space once, so drifting load hits all spaces alike.
-    for _ in range(repeats):
-        for space in spaces:
-            _sync(device)
-            start = time.perf_counter()
-            models[space](inputs[space], 500, context)
-            _sync(device)
-            rows[space]["times"].append(time.perf_counter() - start)
+                       "memory_kind": memory["kind"]}
+
+    def step(space: str):  # one forward, finished on the device before the clock stops
+        models[space](inputs[space], 500, context)
+        _sync(device)
+
+    # Interleaved: every repeat times each space once, so drifting load hits all spaces alike. The
+    # FLOP and memory passes above were the warm-up.
+    medians = interleaved_medians({space: lambda space=space: step(space) for space in spaces}, repeats, warmup=0)
     for space in spaces:
         row = rows[space]
-        row["ms"] = round(1000 * statistics.median(row.pop("times")), 2)
-        f, c, preset = SPACES[space]
+        row["ms"] = round(medians[space], 2)
+        preset = SPACES[space].vae
         if preset is None:
             row["end_to_end_s"] = round(steps * row["ms"] / 1000, 3)
             row["end_to_end_note"] = f"{steps} × the measured step (no decoder in pixel space)"
@@ -201,4 +204,4 @@ def bench_why_latent(size: int = 256, repeats: int = 3, steps: int = 20, spaces:
     return result
 
 
-__all__ = ["SPACES", "TensorMemoryMeter", "bench_why_latent", "flop_counter", "peak_memory", "unet_for"]
+__all__ = ["SPACES", "TensorMemoryMeter", "bench_why_latent", "default_sizes", "flop_counter", "peak_memory", "unet_for"]

@@ -1,17 +1,45 @@
-"""The tests every function checker of `latentlab.exercises` gets, written once.
+"""The tests every function checker of `latentlab.exercises` gets, written once, and the checkers
+found through the lessons manifest.
 
-    globals().update(checker_tests(CHECKERS, IDS))   # in a test module
+    globals().update(checker_tests(checkers_from_manifest(LESSONS)))   # in a test module
 
-CHECKERS: [(checker, reference, mistakes)]. Each checker must pass its reference, catch and name each
-of its mistakes with a hint, tell a stub that returns None kindly, and report (never raise) a
-student's own error."""
+A checker entry is (checker, reference, mistakes), as a lesson module lists them in `CHECKERS`. Each
+checker must pass its reference, catch and name each of its mistakes with a hint, tell a stub that
+returns None kindly, and report (never raise) a student's own error."""
 
 import pytest
 
+from latentlab.lessons import Lesson
 
-def checker_tests(checkers, ids) -> dict:
+
+def checkers_from_manifest(lessons: list[Lesson]) -> list[tuple]:
+    """Every (checker, reference, mistakes) of every lesson in `lessons` that names a checker module,
+    in lesson order. A module without a `CHECKERS` list raises a ValueError naming the lesson."""
+    found = []
+    for lesson in lessons:
+        module = lesson.checker_module()
+        if module is None:
+            continue
+        checkers = getattr(module, "CHECKERS", None)
+        if not isinstance(checkers, list):
+            raise ValueError(f"lesson {lesson.number:02d} ({lesson.slug}): its checker module {lesson.checker} has "
+                             f"no CHECKERS list; add CHECKERS = [(check_fn, reference_fn, MISTAKES), ...]")
+        found.extend(checkers)
+    return found
+
+
+def checker_id(checker) -> str:
+    """'q_sample' for check_q_sample: the test id of a checker."""
+    return checker.__name__.removeprefix("check_")
+
+
+def checker_tests(checkers, ids=None) -> dict:
+    """The four standard tests, parametrised over `checkers`; put them in a test module's globals."""
+    ids = ids or [checker_id(c) for c, _, _ in checkers]
     cases = [(checker, m) for (checker, _, mistakes) in checkers for m in mistakes]
     only_checkers = [c for c, _, _ in checkers]
+    # Two mistakes may share a name (ᾱ indexed one step early or late): the index keeps their ids apart.
+    mistake_ids = [f"{checker_id(c)}-{i}-{m.name}" for c, _, mistakes in checkers for i, m in enumerate(mistakes)]
 
     @pytest.mark.parametrize("checker, reference", [(c, r) for c, r, _ in checkers], ids=ids)
     def test_reference_solution_passes(checker, reference, capsys):
@@ -19,7 +47,7 @@ def checker_tests(checkers, ids) -> dict:
         assert result.passed and result.mistake is None
         assert "✅" in capsys.readouterr().out
 
-    @pytest.mark.parametrize("checker, mistake", cases, ids=[f"{c.__name__}-{m.name}" for c, m in cases])
+    @pytest.mark.parametrize("checker, mistake", cases, ids=mistake_ids)
     def test_each_named_mistake_is_caught_and_named(checker, mistake, capsys):
         result = checker(mistake.fn)
         assert not result.passed

@@ -106,3 +106,87 @@ def test_tensor_of_the_wrong_shape_is_named(tiny_file, tmp_path):
 def test_unknown_shipped_model_lists_the_shipped_ones():
     with pytest.raises(CheckpointError, match="no shipped model 'vae-f9c9'; shipped:"):
         checkpoints.load_pretrained("vae-f9c9")
+
+
+# --- issue 13: a broken file is refused on load, naming the file, the field and what was expected ----
+
+def _with_config(tmp_path, name, config: dict | str, kind="vae", tensors=None):
+    torch.manual_seed(0)
+    tensors = tensors if tensors is not None else AutoencoderKL(VAEConfig.tiny()).state_dict()
+    text = config if isinstance(config, str) else json.dumps(config)
+    return checkpoints.save_checkpoint(tmp_path / name, tensors, kind, text)
+
+
+@pytest.mark.parametrize("factor", [float("nan"), 0.0, float("inf"), -0.2])
+def test_a_nan_or_zero_scaling_factor_is_refused(tmp_path, factor):
+    config = json.loads(VAEConfig.tiny().to_json()) | {"scaling_factor": factor}
+    path = _with_config(tmp_path, "scaled.safetensors", config)
+    with pytest.raises(CheckpointError, match=r"scaled\.safetensors.*scaling_factor must be a finite number > 0"):
+        load_vae(path)
+
+
+def test_a_nan_weight_is_refused_naming_the_tensor(tmp_path):
+    tensors = AutoencoderKL(VAEConfig.tiny()).state_dict()
+    tensors["decoder.conv_out.weight"][0, 0, 0, 0] = float("nan")
+    path = _with_config(tmp_path, "diverged.safetensors", VAEConfig.tiny().to_json(), tensors=tensors)
+    with pytest.raises(CheckpointError, match=r"diverged\.safetensors holds NaN/inf weights in "
+                                              r"decoder\.conv_out\.weight \(1 of"):
+        load_vae(path)
+
+
+def test_metadata_that_is_not_json_names_the_file_and_field(tmp_path):
+    path = _with_config(tmp_path, "garbled.safetensors", '{"latent_channels": 4,')
+    with pytest.raises(CheckpointError, match=r"garbled\.safetensors: metadata field 'config' should be JSON"):
+        load_vae(path)
+
+
+def test_an_unknown_config_field_is_named(tmp_path):
+    config = json.loads(VAEConfig.tiny().to_json()) | {"colour_space": "rgb"}
+    path = _with_config(tmp_path, "newer.safetensors", config)
+    with pytest.raises(CheckpointError, match=r"newer\.safetensors: unknown config field\(s\) colour_space; "
+                                              r"a VAEConfig has .*latent_channels"):
+        load_vae(path)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("latent_channels", "four", "should be int, found 'four'"),
+    ("latent_channels", True, "should be int, found True"),
+    ("scaling_factor", "0.18", "should be float"),
+    ("block_out_channels", 8, "should be a list"),
+    ("mid_attention", 1, "should be bool"),
+])
+def test_a_config_field_of_the_wrong_type_is_named(tmp_path, field, value, expected):
+    config = json.loads(VAEConfig.tiny().to_json()) | {field: value}
+    path = _with_config(tmp_path, "typed.safetensors", config)
+    with pytest.raises(CheckpointError, match=rf"typed\.safetensors: config field '{field}' {expected}"):
+        load_vae(path)
+
+
+def test_a_nested_ldm_config_field_is_named_with_its_path(tmp_path):
+    from latentlab.ldm import LatentDiffusion, LDMConfig
+
+    model = LatentDiffusion(LDMConfig.tiny())
+    config = json.loads(model.config.to_json())
+    config["unet"]["heads"] = "2"
+    path = checkpoints.save_checkpoint(tmp_path / "ldm.safetensors", model.state_dict(), "ldm", json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"ldm\.safetensors: config field 'unet\.heads' should be int"):
+        checkpoints.load_ldm(path)
+    # and a good file still loads, its tuples rebuilt from JSON lists
+    good = checkpoints.save_ldm(tmp_path / "good.safetensors", model)
+    assert checkpoints.load_ldm(good).config == model.config
+
+
+def test_shipped_models_of_a_kind_lists_only_that_kind():
+    vaes = checkpoints.shipped_models(kind="vae")
+    assert "vae-f8c4" in vaes and "ldm-shapes" not in vaes and "shapes-evaluator" not in vaes
+    assert set(vaes) <= set(checkpoints.shipped_models())
+
+
+def test_resolve_vae_lists_only_vaes_and_names_a_non_vae():
+    from latentlab.evaluate_vae import resolve_vae
+
+    with pytest.raises(CheckpointError) as info:
+        resolve_vae("vae-f99c1")
+    assert "vae-f8c4" in str(info.value) and "ldm-shapes" not in str(info.value)
+    with pytest.raises(CheckpointError, match="ldm-shapes is a 'ldm' model, but a 'vae' was expected"):
+        resolve_vae("ldm-shapes")

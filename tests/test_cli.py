@@ -95,3 +95,72 @@ def test_bench_widgets_json(capsys):
 def test_bench_with_an_unknown_key_exits_2(capsys):
     assert main(["bench", "widgets", "--keys", "nonsense"]) == 2
     assert "nonsense" in capsys.readouterr().err
+
+
+# --- issue 13: strict JSON, and bad usage refused before any work ---------------------------------
+
+def _strict_loads(text: str):
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant} in the CLI's output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_encode_json_of_a_one_pixel_image_is_strict(tiny_checkpoint, tmp_path, capsys):
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(tmp_path / "dot.png")
+    assert main(["encode", str(tmp_path / "dot.png"), "--model", str(tiny_checkpoint), "--json"]) == 0
+    result = _strict_loads(capsys.readouterr().out)
+    # one latent position: the spread of a single value is undefined, said so rather than written as NaN
+    assert result["stats"]["channel_std"] == [None] * 4
+    assert result["null_reasons"]["stats.channel_std[0]"] == "was NaN"
+
+
+def test_eval_vae_json_of_a_perfect_reconstruction_is_strict(image_folder, capsys, monkeypatch):
+    from latentlab import evaluate_vae
+
+    monkeypatch.setattr(evaluate_vae, "reconstruct", lambda vae, x: x)  # a lossless "VAE": PSNR = +inf
+    torch.manual_seed(0)
+    vae = AutoencoderKL(VAEConfig.tiny())
+    monkeypatch.setattr(evaluate_vae, "resolve_vae", lambda model: ("lossless", vae))
+    assert main(["eval", "vae", "--images", str(image_folder), "--json", "--no-progress"]) == 0
+    result = _strict_loads(capsys.readouterr().out)
+    assert result["psnr"] is None and result["null_reasons"]["psnr"] == "was +Infinity"
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Any model load fails the test: a bad argument must be refused before."""
+    from latentlab import checkpoints
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    for name in ("load_pretrained", "load_ldm", "load_vae", "load_checkpoint"):
+        monkeypatch.setattr(checkpoints, name, loaded)
+
+
+def test_eval_ldm_with_an_unknown_sampler_is_refused_before_loading(no_loading, capsys):
+    assert main(["eval", "ldm", "--sampler", "nope", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown sampler 'nope'" in err and "ddim" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "ldm", "--steps", "0"], "argument --steps: must be at least 1; got 0"),
+    (["eval", "ldm", "--cfg", "nan"], "argument --cfg: must be a finite number"),
+    (["eval", "ldm", "--samples", "many"], "argument --samples: expected an integer, got 'many'"),
+    (["bench", "widgets", "--size", "-5"], "argument --size: must be a multiple of 16, at least 64; got -5"),
+    (["bench", "widgets", "--repeats", "0"], "argument --repeats: must be at least 1"),
+    (["bench", "why-latent", "--size", "100"], "argument --size: must be a multiple of 64"),
+    (["bench", "sample", "--images", "0"], "argument --images: must be at least 1"),
+    (["bench", "vs-diffusers", "--threads", "0"], "argument --threads: must be at least 1"),
+    (["train", "evaluator", "--pool", "0"], "argument --pool: must be at least 1"),
+    (["study", "ldm-f", "--minutes-per-run", "nan"], "argument --minutes-per-run: must be a finite number > 0"),
+    (["study", "ldm-f", "--minutes-per-run", "1", "--batch-size", "0"], "argument --batch-size: must be at least 1"),
+])
+def test_bad_usage_exits_2_with_the_reason_on_stderr(no_loading, argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""

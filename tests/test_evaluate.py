@@ -1,4 +1,4 @@
-"""evaluate.py: a VAE on a folder of images, with baselines from the same run."""
+"""evaluate_vae.py: a VAE on a folder of images, with baselines from the same run."""
 
 import math
 
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from latentlab.checkpoints import CheckpointError
-from latentlab.evaluate import evaluate_vae, resolve_vae
+from latentlab.evaluate_vae import evaluate_vae, resolve_vae
 from latentlab.vae import AutoencoderKL, VAEConfig
 
 

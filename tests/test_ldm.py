@@ -183,3 +183,12 @@ def test_eval_ldm_reports_the_decoders_round_trip_and_refuses_a_foreign_vae(tmp_
     assert main(["eval", "ldm", "--model", str(path), "--vae", "vae-f16c16", "--samples", "4",
                  "--table-samples", "0"]) == 2
     assert "16 latent channels" in capsys.readouterr().err
+
+
+def test_a_one_number_tensor_denoise_means_that_number(model, vae):
+    picture = torch.rand(1, 3, 64, 64) * 2 - 1
+    as_float, _ = image_to_image(model, vae, picture, "a blue star", denoise=0.5, steps=2)
+    as_tensor, _ = image_to_image(model, vae, picture, "a blue star", denoise=torch.tensor(0.5), steps=2)
+    torch.testing.assert_close(as_tensor, as_float)
+    with pytest.raises(ValueError, match="denoise must be in"):
+        image_to_image(model, vae, picture, "a blue star", denoise=torch.tensor([0.5, 0.6]), steps=2)

@@ -10,13 +10,21 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from latentlab.lessons import LESSONS, lesson_notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
-NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts]
+# The lessons manifest says which notebooks exist; a lesson added there is executed here with no other edit.
+NOTEBOOKS = lesson_notebooks(LESSONS, ROOT / "notebooks")
 
 
-def test_there_are_notebooks():
-    assert any(p.name.startswith("00_") for p in NOTEBOOKS), "notebooks/00_welcome.ipynb is missing"
+def test_every_lesson_of_the_manifest_has_its_notebook():
+    for lesson in LESSONS:
+        assert (ROOT / "notebooks" / f"{lesson.stem}.ipynb").is_file(), f"{lesson.stem}: run `latentlab lessons build`"
+
+
+def test_no_notebook_outside_the_manifest():
+    on_disk = {p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
+    assert on_disk == set(NOTEBOOKS), f"notebooks no lesson generates: {sorted(on_disk - set(NOTEBOOKS))}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT / "notebooks")) for p in NOTEBOOKS])
@@ -46,3 +54,9 @@ def test_notebook_executes(path):
             assert output.get("output_type") != "error", f"{path.name}: {output.get('ename')}: {output.get('evalue')}"
             if output.get("name") == "stderr":
                 assert "Traceback" not in output.get("text", ""), f"{path.name}: a traceback was printed"
+    # Every reference solution, run with the notebook's own defaults, passes its checker.
+    if path.parent.name == "solutions":
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+                assert "❌" not in text and "not written yet" not in text, f"{path.name}: a solution fails: {text[:300]}"

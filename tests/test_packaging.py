@@ -13,6 +13,7 @@ CONDA_TO_PYPI = {"pytorch": "torch"}
 
 
 def _name_and_spec(requirement: str) -> tuple[str, str]:
+    requirement = requirement.split(";")[0]  # an environment marker (python_version < '3.11') is pip's business
     match = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", requirement)
     return match.group(1).lower().replace("_", "-"), match.group(2).replace(" ", "")
 

@@ -8,7 +8,9 @@ left is the sampler's discretisation plus the Monte-Carlo error of a finite clou
 import pytest
 import torch
 
-from latentlab.samplers import SAMPLERS, DDIMSampler, StepOutput, make_sampler
+from latentlab.flow import FlowSchedule
+from latentlab.pipeline import sample
+from latentlab.samplers import SAMPLERS, DDIMSampler, EulerSampler, StepOutput, make_sampler
 from latentlab.samplers.exact import GaussianMixture
 from latentlab.schedules import NoiseSchedule
 
@@ -18,9 +20,12 @@ SCHEDULE = NoiseSchedule.from_name("scaled_linear")
 
 def sample_with(sampler, model, x0, generator):
     """The loop, starting from data noised to the first timestep (the exact marginal there)."""
-    x = sampler.add_noise(x0, torch.randn(x0.shape, generator=generator), sampler.timesteps[0])
+    x = sampler.add_noise(x0, sampler.timesteps[0], torch.randn(x0.shape, generator=generator))
     for t in sampler.timesteps:
         out = sampler.step(model(sampler.scale_model_input(x, t), t), t, x, generator=generator)
+        if out.correct_at is not None:  # Heun's second model call
+            second = model(sampler.scale_model_input(out.prev_sample, out.correct_at), out.correct_at)
+            out = sampler.correct(second, t, x, out)
         x = out.prev_sample
     return x
 
@@ -37,7 +42,7 @@ def test_api_shapes_and_descending_timesteps(name, generator):
     assert out.prev_sample.shape == x.shape and out.pred_x0.shape == x.shape
 
 
-@pytest.mark.parametrize("name", ["ddim", "euler"])
+@pytest.mark.parametrize("name", ["ddim", "euler", "heun"])
 def test_no_hidden_counter_same_call_same_answer(name, generator):
     """Calling step twice with the same (t, x) gives the same result: no step counter inside."""
     sampler = make_sampler(name, SCHEDULE)
@@ -85,7 +90,7 @@ def test_ddim_with_a_denoiser_that_knows_x0_lands_on_x0(prediction_type, generat
 # Gaussian data N(μ, s²I), s = 0.5: n = 10 000 points, 100 steps. Tolerances: mean within 0.02
 # (4 standard errors s/√n = 0.005), covariance entries within 0.04 (16 % of s² = 0.25; DDPM's
 # ancestral noise needs the most steps). Measured (seed 0): mean ≤ 0.007, cov ≤ 0.027 (DDPM),
-# ≤ 0.012 (DDIM, Euler), ≤ 0.007 (DPM++ 2M).
+# ≤ 0.012 (DDIM, Euler), ≤ 0.007 (DPM++ 2M), ≤ 0.003 (Heun).
 @pytest.mark.parametrize("name", NAMES)
 def test_gaussian_data_is_reproduced(name):
     generator = torch.Generator().manual_seed(0)
@@ -173,8 +178,9 @@ def test_nan_in_model_output_names_the_step(name):
 
 
 def test_unknown_sampler_and_prediction_type_list_the_known_ones():
-    with pytest.raises(ValueError, match="unknown sampler 'heun'; known samplers: ddpm, ddim, euler, dpmpp_2m"):
-        make_sampler("heun", SCHEDULE)
+    with pytest.raises(ValueError, match="unknown sampler 'lms'; known samplers: ddpm, ddim, euler, dpmpp_2m, heun, "
+                                         "flow_euler, flow_heun"):
+        make_sampler("lms", SCHEDULE)
     with pytest.raises(ValueError, match="known: epsilon, v_prediction"):
         make_sampler("ddim", SCHEDULE, prediction_type="x0")
 
@@ -183,3 +189,130 @@ def test_unknown_sampler_and_prediction_type_list_the_known_ones():
 def test_negative_eta(eta):
     with pytest.raises(ValueError, match="eta"):
         DDIMSampler(SCHEDULE, eta=eta)
+
+
+# --- Euler is DDIM (issue 12): the same update, a different default grid ---------------------
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_euler_is_ddim_on_the_same_timesteps(prediction_type):
+    """Song et al. §4.3 (eq. 14–15): DDIM η=0 is Euler's method in σ-space. On DDIM's own grid the
+    two agree step by step, up to float32 rounding (measured on the final sample: 3e-6 with ε,
+    7e-5 with v for a particle between two blobs, where the denoiser amplifies any difference;
+    the default grids differ by more than 0.1, see the next test)."""
+    data = GaussianMixture.three_blobs()
+    model = data.denoiser(SCHEDULE, prediction_type)
+    runs = {}
+    for name, sampler in (("ddim", DDIMSampler(SCHEDULE, prediction_type=prediction_type)),
+                          ("euler", EulerSampler(SCHEDULE, prediction_type=prediction_type, timestep_spacing="leading"))):
+        runs[name] = sample(model, sampler, latent_shape=(500, 2), steps=20, generator=torch.Generator().manual_seed(0))
+    ddim, euler = runs["ddim"], runs["euler"]
+    assert ddim.timesteps == euler.timesteps
+    torch.testing.assert_close(euler.sample, ddim.sample, atol=2e-4, rtol=1e-4)
+    for x_euler, x_ddim in zip(euler.x_t, ddim.x_t):  # the model saw the same inputs at every step
+        torch.testing.assert_close(x_euler, x_ddim, atol=2e-4, rtol=1e-4)
+    for x0_euler, x0_ddim in zip(euler.pred_x0, ddim.pred_x0):
+        torch.testing.assert_close(x0_euler, x0_ddim, atol=2e-4, rtol=1e-4)
+
+
+def test_euler_and_ddim_default_grids_differ_and_so_do_their_samples():
+    """What a student sees differ between the two is the grid: 950 … 0 against 999 … 0."""
+    ddim, euler = make_sampler("ddim", SCHEDULE), make_sampler("euler", SCHEDULE)
+    assert ddim.set_timesteps(20)[[0, -1]].tolist() == [950, 0]
+    assert euler.set_timesteps(20)[[0, -1]].tolist() == [999, 0]
+    model = GaussianMixture.three_blobs().denoiser(SCHEDULE)
+    a, b = (sample(model, s, latent_shape=(500, 2), steps=20, generator=torch.Generator().manual_seed(0)).sample
+            for s in (ddim, euler))
+    assert (a - b).abs().max() > 0.1  # some particles end in another blob
+
+
+def test_bad_timestep_spacing():
+    with pytest.raises(ValueError, match="'linspace'.*'leading'.*got 'trailing'"):
+        EulerSampler(SCHEDULE, timestep_spacing="trailing")
+
+
+# --- Heun: two model calls per step, second order -----------------------------------------
+
+
+def _ode_error(name, steps, noise):
+    """max |final sample − the exact ODE solution| for Gaussian data N(μ, s²I), where the
+    probability-flow ODE in σ-space is solved in closed form: x(σ) = μ + √(s² + σ²)·z."""
+    mu, s = torch.tensor([1.0, -0.5], dtype=torch.float64), 0.5
+    sampler = make_sampler(name, SCHEDULE)
+    run = sample(GaussianMixture.gaussian(mu.tolist(), s).denoiser(SCHEDULE), sampler, latent_shape=noise.shape,
+                 steps=steps, noise=noise)
+    sigma_max = sampler.sigmas[0].double()
+    x_start = noise.double() * (sigma_max**2 + 1) ** 0.5
+    exact = mu + s * (x_start - mu) / (s**2 + sigma_max**2) ** 0.5
+    return (run.sample.double() - exact).abs().max().item(), run.model_calls
+
+
+def test_heun_is_second_order_and_euler_first():
+    """Doubling the steps divides the error by about 2 for Euler (first order) and 4 for Heun (second
+    order). Measured: Euler 0.357 → 0.192 (10 → 20 steps), Heun 0.072 → 0.015."""
+    noise = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    euler_10, _ = _ode_error("euler", 10, noise)
+    euler_20, _ = _ode_error("euler", 20, noise)
+    heun_10, calls_10 = _ode_error("heun", 10, noise)
+    heun_20, calls_20 = _ode_error("heun", 20, noise)
+    euler_40, calls_euler_40 = _ode_error("euler", 40, noise)
+    assert (calls_10, calls_20, calls_euler_40) == (19, 39, 40)  # 2n − 1: the last step is Euler's
+    assert 1.5 < euler_10 / euler_20 < 2.5
+    assert heun_10 / heun_20 > 3.5
+    assert heun_20 < euler_40 / 5  # fewer model calls, a far smaller error
+
+
+def test_heun_step_asks_for_a_second_call_except_on_the_last_step(generator):
+    sampler = make_sampler("heun", SCHEDULE)
+    sampler.set_timesteps(3)
+    x = torch.randn(1, 2, 2, 2, generator=generator)
+    eps = torch.randn(1, 2, 2, 2, generator=generator)
+    first = sampler.step(eps, sampler.timesteps[0], x)
+    assert first.correct_at == float(sampler.timesteps[1])
+    assert sampler.step(eps, sampler.timesteps[2], x).correct_at is None  # σ_{i+1} = 0: Euler only
+    # the same ε at the trial point means a straight path: the correction changes nothing
+    torch.testing.assert_close(sampler.correct(eps, sampler.timesteps[0], x, first).prev_sample, first.prev_sample)
+    with pytest.raises(ValueError, match="correct\\(\\) takes the StepOutput that step\\(\\) returned"):
+        sampler.correct(eps, sampler.timesteps[1], x, first)
+    with pytest.raises(RuntimeError, match="one model call per step"):
+        make_sampler("ddim", SCHEDULE).correct(eps, 0, x, first)
+
+
+@pytest.mark.parametrize("name", ["ddim", "euler"])
+def test_add_noise_takes_q_sample_argument_order(name, generator):
+    """add_noise(x0, t, noise), like schedule.q_sample(x0, t, noise); the old order is named."""
+    sampler = make_sampler(name, SCHEDULE)
+    sampler.set_timesteps(4)
+    x0, noise = torch.randn(2, 3, generator=generator), torch.randn(2, 3, generator=generator)
+    t = sampler.timesteps[1]
+    x = sampler.add_noise(x0, t, noise)
+    alpha_bar = SCHEDULE.alpha_bar_at(t)
+    torch.testing.assert_close(x * sampler.scale_model_input(torch.ones(()), t),
+                               SCHEDULE.q_sample(x0, int(t), noise) if name == "ddim"
+                               else alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise)
+    with pytest.raises(TypeError, match="add_noise takes \\(x0, t, noise\\).*Swap the last two"):
+        sampler.add_noise(x0, noise, t)
+
+
+def test_a_flow_schedule_is_refused_by_a_diffusion_sampler():
+    with pytest.raises(TypeError, match="DDIMSampler runs on a NoiseSchedule, got a FlowSchedule"):
+        make_sampler("ddim", FlowSchedule())
+
+
+def test_the_pipeline_loop_makes_heuns_second_call_visibly():
+    """pipeline.sample calls the model at t_i, then at t_{i+1} on the trial point (twice each with
+    CFG), and on the last step only once: 2·(2n − 1) calls for n = 4 steps with CFG."""
+    seen = []
+
+    def model(x_t, t, context):
+        seen.append((float(t), context))
+        return 0.1 * x_t
+
+    sampler = make_sampler("heun", SCHEDULE)
+    run = sample(model, sampler, latent_shape=(1, 2), steps=4, cfg=2.0, context="c", uncond_context="u",
+                 generator=torch.Generator().manual_seed(0))
+    t = [float(v) for v in sampler.timesteps]
+    assert run.model_calls == len(seen) == 14
+    assert [time for time, _ in seen[::2]] == [t[0], t[1], t[1], t[2], t[2], t[3], t[3]]
+    assert [context for _, context in seen[:2]] == ["c", "u"]
+    assert len(run) == 4 and run.timesteps == t  # one trajectory entry per step, not per call

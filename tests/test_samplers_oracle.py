@@ -117,3 +117,38 @@ def test_ddim_eta_one_matches_with_the_same_generator():
         x_ref = reference.step(_stand_in_model(x_ref, t_ref), t_ref, x_ref, eta=1.0, generator=g_ref).prev_sample
         x_ours = ours.step(_stand_in_model(x_ours, t), t, x_ours, generator=g_ours).prev_sample
     torch.testing.assert_close(x_ours, x_ref, **TOL)
+
+
+# Heun: linspace spacing, linear σ interpolation, final σ = 0, γ = 0 — defaults. diffusers runs it
+# as 2n − 1 calls of step() on an interleaved grid (t0, t1, t1, t2, t2, …) with a hidden first/
+# second-order flag; latentlab runs n steps, each asking for its second call via correct_at.
+# Each of diffusers' calls is compared with the matching step() or correct().
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_heun_matches_diffusers(prediction_type):
+    reference = diffusers.HeunDiscreteScheduler(**SD_CONFIG, prediction_type=prediction_type,
+                                                timestep_spacing="linspace", use_karras_sigmas=False)
+    ours = make_sampler("heun", NoiseSchedule.from_name("scaled_linear"), prediction_type=prediction_type)
+    reference.set_timesteps(STEPS)
+    ours.set_timesteps(STEPS)
+    assert len(reference.timesteps) == 2 * STEPS - 1
+    torch.testing.assert_close(ours.timesteps, reference.timesteps[::2], atol=0, rtol=0)
+    x = x_ref = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0)) * ours.init_noise_sigma
+    reference_calls = iter(reference.timesteps)
+    for t in ours.timesteps:
+        t_ref = next(reference_calls)
+        in_ref, in_ours = reference.scale_model_input(x_ref, t_ref), ours.scale_model_input(x, t)
+        torch.testing.assert_close(in_ours, in_ref, **TOL)
+        out_ref = reference.step(_stand_in_model(in_ref, t_ref), t_ref, x_ref)
+        out = ours.step(_stand_in_model(in_ours, t), t, x)
+        torch.testing.assert_close(out.prev_sample, out_ref.prev_sample, **TOL)  # the Euler predictor
+        torch.testing.assert_close(out.pred_x0, out_ref.pred_original_sample, **TOL)
+        if out.correct_at is not None:  # diffusers' next call is the second-order one, at t_{i+1}
+            t_ref = next(reference_calls)
+            assert float(t_ref) == out.correct_at
+            in_ref = reference.scale_model_input(out_ref.prev_sample, t_ref)
+            in_ours = ours.scale_model_input(out.prev_sample, out.correct_at)
+            out_ref = reference.step(_stand_in_model(in_ref, t_ref), t_ref, out_ref.prev_sample)
+            out = ours.correct(_stand_in_model(in_ours, out.correct_at), t, x, out)
+            torch.testing.assert_close(out.prev_sample, out_ref.prev_sample, **TOL)
+        x, x_ref = out.prev_sample, out_ref.prev_sample
+    assert next(reference_calls, None) is None  # both made 2n − 1 model calls

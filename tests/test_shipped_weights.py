@@ -69,7 +69,7 @@ def test_more_latent_values_reconstruct_better_f4c3_beats_f8c4(scores):
 
 def test_shipped_evaluator_reads_held_out_real_pictures():
     """The evaluator of `latentlab eval ldm`: ≥ 98 % per attribute on pictures it never saw."""
-    from latentlab.evaluate import evaluator_accuracy, load_shapes_evaluator
+    from latentlab.shapes_eval import evaluator_accuracy, load_shapes_evaluator
 
     evaluator = load_shapes_evaluator()
     accuracy = evaluator_accuracy(evaluator, n=256)
@@ -81,7 +81,7 @@ def test_shipped_evaluator_reads_held_out_real_pictures():
 def test_shipped_text_to_image_model_follows_prompts():
     """ldm-shapes draws what it is asked for, read back by the evaluator (a broken or swapped
     checkpoint scores near chance: 1/4 shapes × 1/10 colours)."""
-    from latentlab.evaluate import load_shapes_evaluator, prompt_adherence
+    from latentlab.shapes_eval import load_shapes_evaluator, prompt_adherence
 
     model = checkpoints.load_pretrained("ldm-shapes", kind="ldm")
     vae = checkpoints.load_pretrained(model.config.vae, kind="vae")
@@ -95,7 +95,7 @@ def test_shipped_text_to_image_model_follows_prompts():
 def test_the_shapes_decoder_shares_vae_f8c4s_latent_space_and_draws_shapes_better():
     """vae-f8c4-shapes = vae-f8c4's encoder and scaling factor, bit for bit, with a decoder that
     renders flat shapes cleanly: real pictures round-tripped through it read back right far more often."""
-    from latentlab.evaluate import load_shapes_evaluator, round_trip_adherence
+    from latentlab.shapes_eval import load_shapes_evaluator, round_trip_adherence
 
     photo, shapes = checkpoints.load_pretrained("vae-f8c4"), checkpoints.load_pretrained("vae-f8c4-shapes")
     assert shapes.scaling_factor == photo.scaling_factor

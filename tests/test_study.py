@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from latentlab import study
-from latentlab.evaluate import frechet_distance
+from latentlab.shapes_eval import frechet_distance
 from latentlab.study import PixelSpace, StudySettings, run_study, space_autoencoder
 
 

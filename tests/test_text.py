@@ -61,3 +61,36 @@ def test_vocabulary_is_the_grammars():
     words = caption_vocabulary()
     assert {"circle", "star", "red", "background", "top", "left", "and"} <= set(words)
     assert words == sorted(set(words))
+
+
+# --- issue 13: prompts of the wrong type, digits and emoji, accented words -------------------------
+
+@pytest.mark.parametrize("prompt, error, message", [
+    (None, TypeError, "a prompt is a string, got NoneType"),
+    (b"a red circle", TypeError, r"got bytes.*decode it first"),
+    (42, TypeError, "a prompt is a string, got int"),
+    ("a red circle 2", ValueError, r"holds '2': not letters"),
+    ("a red 🔴 circle", ValueError, "holds '🔴'"),
+    ("3 red circles", ValueError, "unknown word"),  # an unknown word is named first
+])
+def test_bad_prompts_get_a_clear_message(prompt, error, message):
+    with pytest.raises(error, match=message):
+        Tokenizer().encode(prompt)
+
+
+def test_a_list_of_prompts_must_be_a_list():
+    with pytest.raises(TypeError, match="a prompt .str. or a list of prompts, got NoneType"):
+        Tokenizer()(None)
+
+
+def test_accented_words_are_whole_words():
+    tok = Tokenizer(words=[*caption_vocabulary(), "círculo", "rojo", "un"])
+    assert tok.words("Un círculo ROJO, ¡arriba!") == ["un", "círculo", "rojo", "arriba"]
+    # an accent typed as a combining mark (NFD) is the same word
+    assert tok.encode("un cı\u0301rculo rojo".replace("ı", "i")) == tok.encode("un círculo rojo")
+    assert tok.ids["círculo"] in tok.encode("un círculo rojo")
+
+
+def test_an_unknown_accented_word_is_named_whole_with_a_suggestion():
+    with pytest.raises(ValueError, match="'círculo': did you mean circle"):
+        Tokenizer().encode("a red círculo")

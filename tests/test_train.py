@@ -97,3 +97,10 @@ def test_photo_patches_can_mix_in_captioned_shapes():
     assert not torch.allclose(photos, shapes)
     with pytest.raises(ValueError, match="share"):
         PhotoPatches(64, shapes=1.5)
+
+
+def test_train_vae_leaves_the_callers_config_alone():
+    config = VAEConfig.tiny()
+    vae, metrics = train_vae(config, None, _settings(1), progress=False)
+    assert config.scaling_factor == 1.0 and vae.config is not config  # the trained VAE has its own copy
+    assert vae.scaling_factor == pytest.approx(metrics["scaling_factor"], rel=1e-4) and vae.scaling_factor != 1.0

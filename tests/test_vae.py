@@ -121,3 +121,53 @@ def test_decoder_rejects_nan_and_inf(tiny_vae, bad):
     z[0, 1, 0, 0] = bad
     with pytest.raises(ValueError, match="1 NaN/inf"):
         tiny_vae.decode(z)
+
+
+def test_to_latent_and_from_latent_apply_shift_then_scale():
+    # diffusers' convention (SD3, FLUX): latent = (z − shift) · scale; decoding inverts it.
+    config = VAEConfig.tiny()
+    config.scaling_factor, config.shift_factor = 0.5, 0.3
+    vae = AutoencoderKL(config).eval()
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(vae.to_latent(x), (vae.encode(x).mode() - 0.3) * 0.5)
+        z = torch.randn(1, 4, 2, 2)
+        torch.testing.assert_close(vae.from_latent(z), vae.decode(z / 0.5 + 0.3))
+
+
+def test_shift_factor_is_written_only_when_there_is_one():
+    assert "shift_factor" not in VAEConfig.f8c4().to_json()  # files from before it existed stay identical
+    config = VAEConfig.tiny()
+    config.shift_factor = 0.0609
+    assert VAEConfig.from_json(config.to_json()) == config
+
+
+@pytest.mark.parametrize("field, value", [("scaling_factor", float("nan")), ("scaling_factor", 0.0),
+                                          ("shift_factor", float("inf"))])
+def test_non_finite_or_zero_factors_are_refused(field, value):
+    import dataclasses
+
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        dataclasses.replace(VAEConfig.tiny(), **{field: value})
+
+
+def test_float64_input_is_converted(tiny_vae):
+    # NumPy's default dtype: torch.from_numpy(array) gives float64.
+    x = torch.rand(1, 3, 16, 16, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        posterior = tiny_vae.encode(x)
+        assert posterior.mean.dtype == torch.float32
+        torch.testing.assert_close(posterior.mean, tiny_vae.encode(x.float()).mean)
+        assert tiny_vae.decode(posterior.mean.double()).dtype == torch.float32
+    # a float64 NumPy picture goes through images.to_tensor as [0, 1] floats
+    import numpy as np
+
+    from latentlab.images import to_tensor
+
+    picture = to_tensor(np.random.default_rng(0).random((16, 16, 3)), multiple=8)
+    assert picture.dtype == torch.float32 and tiny_vae.encode(picture).mean.shape == (1, 4, 2, 2)
+
+
+def test_integer_pixels_get_a_message_with_the_fix(tiny_vae):
+    with pytest.raises(TypeError, match="must be a float tensor, got torch.uint8.*images.to_tensor"):
+        tiny_vae.encode(torch.zeros(1, 3, 16, 16, dtype=torch.uint8))

@@ -72,3 +72,38 @@ def test_wrong_files_are_refused(tmp_path):
     save_file({"something.weight": torch.zeros(2)}, tmp_path / "other.safetensors")
     with pytest.raises(CheckpointError, match="does not look like a diffusers AutoencoderKL"):
         load_diffusers_vae(tmp_path / "other.safetensors")
+
+
+def test_a_shift_factor_is_read_and_applied_as_diffusers_does(tmp_path):
+    # SD3/FLUX convention: latent = (z − shift) · scale, and z = latent / scale + shift to decode.
+    ref = _reference(block_out_channels=(32, 64), layers_per_block=1)
+    ref.register_to_config(scaling_factor=1.5305, shift_factor=0.0609)  # SD3's values
+    ref.save_pretrained(tmp_path, safe_serialization=True)
+    ours = load_diffusers_vae(tmp_path)
+    assert ours.config.shift_factor == pytest.approx(0.0609) and ours.config.scaling_factor == pytest.approx(1.5305)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        z = ref.encode(x).latent_dist.mode()
+        expected = (z - ref.config.shift_factor) * ref.config.scaling_factor
+        torch.testing.assert_close(ours.to_latent(x), expected, atol=1e-4, rtol=0)
+        decoded = ref.decode(expected / ref.config.scaling_factor + ref.config.shift_factor).sample
+        torch.testing.assert_close(ours.from_latent(expected), decoded, atol=1e-4, rtol=0)
+
+
+def test_broken_diffusers_files_name_the_file_and_what_was_expected(tmp_path):
+    ref = _reference(block_out_channels=(32, 64), layers_per_block=1)
+    state = {k: v for k, v in ref.state_dict().items() if k != "encoder.conv_in.weight"}
+    save_file(state, tmp_path / "partial.safetensors")
+    with pytest.raises(CheckpointError, match=r"partial\.safetensors does not look like .* no encoder\.conv_in\.weight"):
+        load_diffusers_vae(tmp_path / "partial.safetensors")
+    folder = tmp_path / "folder"
+    ref.save_pretrained(folder, safe_serialization=True)
+    (folder / "config.json").write_text('{"scaling_factor": 0.18215,')
+    with pytest.raises(CheckpointError, match=r"config\.json is not valid JSON"):
+        load_diffusers_vae(folder)
+    (folder / "config.json").write_text('{"scaling_factor": "big"}')
+    with pytest.raises(CheckpointError, match=r"config\.json: field 'scaling_factor' should be a number"):
+        load_diffusers_vae(folder)
+    (folder / "config.json").write_text('{"scaling_factor": 0}')
+    with pytest.raises(CheckpointError, match=r"scaling_factor must be a finite number > 0"):
+        load_diffusers_vae(folder)

@@ -13,18 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from latentlab import exercises
-from latentlab.ldm import LatentDiffusion, LDMConfig
-from latentlab.pipeline import encode_image, make_generator, slerp, text_to_image
+from latentlab.exercises import lesson06 as exercises
+from latentlab.ldm import LatentDiffusion, LDMConfig, check_latent_space
+from latentlab.pipeline import encode_image, interpolate_noise, make_generator, slerp, text_to_image
 from latentlab.vae import AutoencoderKL, VAEConfig
-from latentlab.widgets.img2img import DENOISE_VALUES, Img2ImgApp, check_model_and_vae, comfy_graph
-from latentlab.widgets.interpolate import (
-    InterpolateApp,
-    cfg_sweep,
-    interpolate_noise,
-    norm_figure,
-    sample_from_noise,
-)
+from latentlab.viz import path_norm_figure
+from latentlab.widgets.img2img import DENOISE_VALUES, Img2ImgApp, comfy_graph
+from latentlab.widgets.interpolate import InterpolateApp, cfg_sweep, sample_from_noise
 
 STEPS = 4
 
@@ -174,7 +169,9 @@ def test_the_image_size_comes_from_the_model():
 def test_a_vae_of_another_latent_space_is_refused(models):
     other = AutoencoderKL(replace(VAEConfig.tiny(), latent_channels=3))
     with pytest.raises(ValueError, match="channels"):
-        check_model_and_vae(models[0], other)
+        check_latent_space(models[0], other)
+    with pytest.raises(ValueError, match="channels"):
+        Img2ImgApp(models[0], other)
     with pytest.raises(ValueError, match="denoise"):
         Img2ImgApp(*models, denoise=0.5)
 
@@ -268,18 +265,18 @@ def test_cfg_sweep(models):
 
 
 def test_norm_figure_shows_lerp_dipping_below_slerp():
-    fig = norm_figure((1, 4, 8, 8), samples=200, points=11)
+    fig = path_norm_figure((1, 4, 8, 8), samples=200, points=11)
     left = fig.axes[0]
     slerp_line, lerp_line = left.lines[0].get_ydata(), left.lines[1].get_ydata()
     assert min(lerp_line) < 0.8 * min(slerp_line)
 
 
 def test_bench_registration():
-    from latentlab.bench import WIDGET_APPS
-    from latentlab.widgets import img2img, interpolate
+    from latentlab.widgets import APPS, app_class
 
-    assert WIDGET_APPS["img2img"] == img2img.__name__ and WIDGET_APPS["interpolate"] == interpolate.__name__
-    assert callable(img2img.bench_app) and callable(interpolate.bench_app)
+    assert app_class("img2img") is Img2ImgApp and app_class("interpolate") is InterpolateApp
+    assert APPS["img2img"].startswith("latentlab.widgets.img2img:")
+    assert callable(Img2ImgApp.for_bench) and callable(InterpolateApp.for_bench)
 
 
 # --- the lesson's checkers ----------------------------------------------------------------------------

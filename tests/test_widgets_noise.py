@@ -5,9 +5,7 @@ import torch
 
 from latentlab.vae import AutoencoderKL, VAEConfig
 from latentlab.widgets.schedule import ScheduleApp
-from latentlab.widgets.schedule import bench_app as schedule_bench_app
 from latentlab.widgets.trajectory2d import Trajectory2DApp, rasterise
-from latentlab.widgets.trajectory2d import bench_app as trajectory_bench_app
 
 
 def test_schedule_app_numbers_follow_t():
@@ -33,15 +31,16 @@ def test_schedule_app_with_a_vae_shows_the_decoded_latent():
 
 
 def test_schedule_app_falls_back_without_the_shipped_vae():
-    app = schedule_bench_app()  # the shipped vae-f8c4 may not exist yet: then pixel space only
+    app = ScheduleApp.for_bench(256)  # the shipped vae-f8c4 may not exist yet: then pixel space only
     app.bench_step(0)
-    assert getattr(app, "last_error", None) is None
+    assert app.last_error is None
 
 
 def test_trajectory_app_precomputes_then_only_redraws():
     app = Trajectory2DApp(particles=200, steps=8)
     shown = app.render()
-    assert shown["step"] == 0 and shown["model_calls"] == {"ddpm": 8, "ddim": 8, "euler": 8, "dpmpp_2m": 8}
+    assert shown["step"] == 0 and shown["model_calls"] == {"ddpm": 8, "ddim": 8, "euler": 8, "dpmpp_2m": 8,
+                                                               "heun": 15}
     trajectories = app.trajectories
     app.controls["step"].value = 8  # the end: final samples
     shown = app.render()
@@ -53,7 +52,7 @@ def test_trajectory_app_precomputes_then_only_redraws():
     app.controls["steps"].value = 5  # recomputes, and the slider follows
     assert app.controls["step"].max == 5 and app.play.max == 5
     assert app.render()["model_calls"]["euler"] == 5
-    assert getattr(app, "last_error", None) is None
+    assert app.last_error is None
 
 
 def test_trajectory_app_same_seed_same_noise_for_every_sampler():
@@ -65,10 +64,10 @@ def test_trajectory_app_same_seed_same_noise_for_every_sampler():
 
 
 def test_trajectory_bench_app_steps_without_error():
-    app = trajectory_bench_app()
+    app = Trajectory2DApp.for_bench(256)
     for i in range(3):
         app.bench_step(i)
-    assert getattr(app, "last_error", None) is None
+    assert app.last_error is None
     assert app.image.value[:4] == b"\x89PNG"
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from latentlab import bench
-from latentlab.exercises import (
+from latentlab import widgets
+from latentlab.exercises.lesson05 import (
     CFG_MIX_MISTAKES,
     EXPECTED_NORM_MISTAKES,
     PCA_PROJECT_MISTAKES,
@@ -21,21 +21,16 @@ from latentlab.exercises import (
     pca_project_reference,
 )
 from latentlab.ldm import LatentDiffusion, LDMConfig
-from latentlab.pipeline import Trajectory
+from latentlab.pipeline import Trajectory, sample_prompt
 from latentlab.vae import AutoencoderKL, VAEConfig
+from latentlab.viz import norm_figure, pca_figure, principal_components, trajectory_pca, trajectory_points
 from latentlab.widgets.trajectory import (
     SamplerComparisonApp,
     TrajectoryApp,
     channel_strip,
     compare_samplers,
     decode_frames,
-    norm_figure,
     norm_plot,
-    pca_figure,
-    principal_components,
-    sample_prompt,
-    trajectory_pca,
-    trajectory_points,
 )
 
 PROMPT = "a large red circle on a blue background"
@@ -155,13 +150,13 @@ def test_bench_step_scrubs_without_sampling(models):
         app.bench_step(i)
         assert app.controls["step"].value != before
         before = app.controls["step"].value
-    assert app.sampling_runs == 1 and getattr(app, "last_error", None) is None
+    assert app.sampling_runs == 1 and app.last_error is None
 
 
 def test_trajectory_is_registered_for_the_widget_benchmark():
-    assert bench.WIDGET_APPS["trajectory"] == "latentlab.widgets.trajectory"
-    app, note = bench._bench_app(bench.WIDGET_APPS["trajectory"], size=256)
-    assert note is None and isinstance(app, TrajectoryApp) and app.render()["frames"] == app.render()["steps"]
+    assert widgets.APPS["trajectory"] == "latentlab.widgets.trajectory:TrajectoryApp"
+    app = widgets.app_class("trajectory").for_bench(256)
+    assert isinstance(app, TrajectoryApp) and app.render()["frames"] == app.render()["steps"]
 
 
 # --- the plain functions ------------------------------------------------------------------------

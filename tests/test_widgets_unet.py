@@ -176,9 +176,8 @@ def test_overlay_shape_and_range():
 def test_bench_steps_move_the_step_without_sampling_again(models, monkeypatch):
     from latentlab.widgets import cross_attention
 
-    monkeypatch.setattr(cross_attention, "CrossAttentionApp",
-                        lambda model, vae: CrossAttentionApp(*models, steps=STEPS))
-    app = cross_attention.bench_app()
+    monkeypatch.setattr(cross_attention, "course_models", lambda: models)  # tiny models, not the shipped ones
+    app = CrossAttentionApp.for_bench(256)
     before = app.controls["step"].value
     for i in range(5):
         app.bench_step(i)
@@ -188,6 +187,7 @@ def test_bench_steps_move_the_step_without_sampling_again(models, monkeypatch):
 
 
 def test_registered_in_the_benchmark():
-    from latentlab.bench import WIDGET_APPS
+    from latentlab.widgets import APPS, app_class
 
-    assert WIDGET_APPS["cross_attention"] == "latentlab.widgets.cross_attention"
+    assert APPS["cross_attention"] == "latentlab.widgets.cross_attention:CrossAttentionApp"
+    assert app_class("cross_attention") is CrossAttentionApp

@@ -11,9 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
+from latentlab.images import square_photo
 from latentlab.vae import AutoencoderKL, VAEConfig
+from latentlab.widgets import app_class
 from latentlab.widgets.channels import ChannelsApp, edit_latent, histogram_strip
-from latentlab.widgets.compression import CompressionApp, colormap, square_photo
+from latentlab.widgets.compression import UPLOADS_KEPT, CompressionApp
+from latentlab.widgets.kit import colormap, heatmap_png, png
 
 
 def _tiny(latent_channels=4, levels=4, seed=0):
@@ -179,11 +182,18 @@ def test_helpers_shapes():
     assert square_photo(np.zeros((30, 50, 3), np.uint8), 16).shape == (16, 16, 3)
 
 
-def test_bench_steps_render_without_errors():
-    from latentlab.widgets import channels, compression
+def test_heatmap_png_shows_exactly_the_colormap_picture():
+    values = np.random.default_rng(0).normal(size=(40, 56))
+    palette = heatmap_png(values, -1.0, 1.0, "RdBu_r")
+    with Image.open(io.BytesIO(palette)) as im:
+        shown = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(shown, colormap(values, -1.0, 1.0, "RdBu_r"))
+    assert len(palette) < len(png(colormap(values, -1.0, 1.0, "RdBu_r")))
 
-    for module in (compression, channels):
-        app = module.bench_app(size=64)
+
+def test_bench_steps_render_without_errors():
+    for key in ("compression", "channels"):
+        app = app_class(key).for_bench(64)
         first = app.render()
         app.bench_step(0)
         app.bench_step(1)
@@ -201,3 +211,36 @@ def test_compression_app_lists_the_shipped_vaes():
     assert list(app.controls["vae"].options) == shipped
     r = app.render()
     assert r["vae"] == ("vae-f8c4" if "vae-f8c4" in shipped else shipped[0]) and r["psnr"] > 15
+
+
+def test_flipping_back_to_a_setting_calls_no_vae(compression_app, monkeypatch):
+    first = compression_app.render()
+    compression_app.controls["vae"].value = "tiny f4c3"
+    calls = []
+    for vae in compression_app._vaes.values():
+        for name in ("encode", "decode"):
+            original = getattr(vae, name)
+            monkeypatch.setattr(vae, name, lambda *a, _o=original, **k: calls.append(1) or _o(*a, **k))
+    compression_app.controls["vae"].value = "tiny f8c4"
+    again = compression_app.render()
+    assert calls == [] and again == first
+
+
+def test_uploads_are_downscaled_and_bounded(compression_app):
+    """Issue 13: eight uploads of a big photo used to be kept at full resolution, never freed."""
+    big = np.random.default_rng(1).integers(0, 256, (1200, 1600, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(big).save(buffer, "JPEG", quality=80)
+    compression_app.render()
+    for k in range(8):
+        _upload(compression_app, f"big{k}.jpg", buffer.getvalue())
+        assert compression_app.status.value == "" and compression_app.controls["photo"].value == f"uploaded: big{k}.jpg"
+    uploads = [f"uploaded: big{k}.jpg" for k in range(8 - UPLOADS_KEPT, 8)]
+    assert compression_app._uploads.keys() == uploads
+    assert [o for o in compression_app.controls["photo"].options if o.startswith("uploaded")] == uploads
+    assert all(compression_app._uploads[label].shape == (128, 128, 3) for label in uploads)  # the largest size
+    assert compression_app.upload.value == ()  # the widget lets go of the file's bytes too
+    # Everything the caches hold: far below even ONE upload at full resolution (5.8 MB).
+    assert compression_app.cache_bytes() < big.nbytes / 4
+    compression_app.controls["photo"].value = uploads[0]
+    assert compression_app.render()["photo"] == uploads[0]

@@ -4,6 +4,22 @@ conversion of a model's prediction (ε or v) into the predicted clean sample x̂
 A sampler never counts steps behind the caller's back: `step(model_output, t, x_t)` finds t in
 `self.timesteps` and takes the previous timestep from that array. Calling `step` twice with the
 same t gives the same answer twice.
+
+**Samplers that call the model twice per step** (Heun; Karras et al. 2022, Alg. 1) use the same
+loop with one more branch. Their `step` is a *predictor*: it returns the first-order (Euler) guess
+of the next sample and sets `StepOutput.correct_at` to the timestep where the model must be
+evaluated on that guess. The loop calls the model there and hands the answer to `correct`, which
+returns the finished step. Everything `correct` needs travels in the arguments (x_t and the
+predictor's StepOutput), so there is still no hidden state:
+
+    out = sampler.step(model_output, t, x)
+    if out.correct_at is not None:                    # a second model call for this step
+        t_next = out.correct_at
+        second = model(sampler.scale_model_input(out.prev_sample, t_next), t_next, context)
+        out = sampler.correct(second, t, x, out)
+    x = out.prev_sample
+
+One-call samplers leave `correct_at` at None and never see `correct`.
 """
 
 from __future__ import annotations
@@ -21,28 +37,47 @@ PREDICTION_TYPES = ("epsilon", "v_prediction")
 class StepOutput:
     """The result of one sampler step. Both tensors are shaped like x_t.
 
-    prev_sample: x at the next (smaller) timestep, in the sampler's own space.
-    pred_x0:     the model's current guess of the clean sample x̂0 (data space, for every sampler).
+    prev_sample: x at the next (smaller) timestep, in the sampler's own space. When `correct_at`
+                 is set, only a first-order guess of it (see the module docstring).
+    pred_x0:     the model's current guess of the clean sample x̂0 (data space, for every sampler),
+                 from the model's output at (x_t, t).
+    correct_at:  None for a finished step; for a two-call sampler's predictor, the timestep at which
+                 the model must be evaluated on `prev_sample` before calling `sampler.correct`.
     """
 
     prev_sample: torch.Tensor
     pred_x0: torch.Tensor
+    correct_at: float | None = None
 
 
 class Sampler:
     """Base class: holds the schedule, the prediction type and the timesteps from `set_timesteps`."""
 
     name = "sampler"
+    # the model outputs this sampler can read, and the schedule it runs on (the flow samplers
+    # read a velocity on a FlowSchedule instead)
+    prediction_types: tuple[str, ...] = PREDICTION_TYPES
+    schedule_type: type = NoiseSchedule
     # Standard deviation of the pure-noise x at the first step: 1 for samplers working on the
     # variance-preserving x_t = √ᾱ·x0 + √(1−ᾱ)·ε; larger for σ-space samplers (Euler).
     init_noise_sigma = 1.0
 
     def __init__(self, schedule: NoiseSchedule | None = None, prediction_type: str = "epsilon"):
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"unknown prediction_type {prediction_type!r}; known: {', '.join(PREDICTION_TYPES)}")
-        self.schedule = schedule if schedule is not None else NoiseSchedule.from_name("scaled_linear")
+        if prediction_type not in self.prediction_types:
+            raise ValueError(f"unknown prediction_type {prediction_type!r} for {type(self).__name__}; "
+                             f"known: {', '.join(self.prediction_types)}")
+        if schedule is not None and not isinstance(schedule, self.schedule_type):
+            raise TypeError(f"{type(self).__name__} runs on a {self.schedule_type.__name__}, got a "
+                            f"{type(schedule).__name__}: diffusion samplers take a NoiseSchedule, the flow "
+                            "samplers ('flow_euler', 'flow_heun') a latentlab.flow.FlowSchedule")
+        self.schedule = schedule if schedule is not None else self.default_schedule()
         self.prediction_type = prediction_type
         self.timesteps: torch.Tensor | None = None  # (n,), descending, set by set_timesteps
+
+    @staticmethod
+    def default_schedule() -> NoiseSchedule:
+        """Stable Diffusion's schedule, for a sampler built without one."""
+        return NoiseSchedule.from_name("scaled_linear")
 
     def __repr__(self) -> str:
         n = None if self.timesteps is None else len(self.timesteps)
@@ -57,11 +92,16 @@ class Sampler:
             raise TypeError(f"num_inference_steps must be an int, got {num_inference_steps!r}")
         if not 1 <= num_inference_steps <= T:
             raise ValueError(f"num_inference_steps must be between 1 and the {T} training steps, got {num_inference_steps}")
-        self.timesteps = self._make_timesteps(num_inference_steps)
+        self.timesteps = self._use_timesteps(self._make_timesteps(num_inference_steps))
         return self.timesteps
 
     def _make_timesteps(self, n: int) -> torch.Tensor:  # pragma: no cover - every sampler overrides it
+        """The sampler's grid of n timesteps, descending."""
         raise NotImplementedError
+
+    def _use_timesteps(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """Prepare what the sampler derives from its timesteps (σ tables, memory); returns them."""
+        return timesteps
 
     def index_of(self, t) -> int:
         """Position of t in `self.timesteps`; a clear error if t is not one of them."""
@@ -94,8 +134,12 @@ class Sampler:
         """The x the model sees at t. Identity here: these samplers already hold x_t = √ᾱ·x0 + √(1−ᾱ)·ε."""
         return x
 
-    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t) -> torch.Tensor:
-        """Noise clean data to timestep t in this sampler's space (img2img's starting point)."""
+    def add_noise(self, x0: torch.Tensor, t, noise: torch.Tensor) -> torch.Tensor:
+        """Noise clean data to timestep t in this sampler's space (img2img's starting point).
+
+        Arguments in the order of `NoiseSchedule.q_sample(x0, t, noise)`. x0, noise: (B, ...); t: one
+        of `self.timesteps`. Returns x shaped like x0."""
+        check_add_noise_arguments(x0, t, noise)
         return self.schedule.q_sample(x0, int(torch.as_tensor(t).round()), noise)
 
     # -- checks and conversions shared by every step ----------------------------------------
@@ -133,6 +177,22 @@ class Sampler:
              generator: torch.Generator | None = None) -> StepOutput:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def correct(self, model_output: torch.Tensor, t, x_t: torch.Tensor, predicted: StepOutput) -> StepOutput:
+        """Finish a two-call step (see the module docstring). One-call samplers never ask for it."""
+        raise RuntimeError(f"{type(self).__name__} takes one model call per step: its step() never sets "
+                           "correct_at, so there is nothing to correct")
+
+
+def check_add_noise_arguments(x0: torch.Tensor, t, noise) -> None:
+    """add_noise(x0, t, noise) follows q_sample's order; a tensor shaped like x0 in t's place is the
+    old (x0, noise, t) order, and gets a message saying so rather than a puzzling index error."""
+    if isinstance(t, torch.Tensor) and t.numel() > 1:
+        raise TypeError(f"add_noise takes (x0, t, noise), like schedule.q_sample, with one timestep t; got a "
+                        f"tensor of shape {tuple(t.shape)} as t. Written add_noise(x0, noise, t)? Swap the last two")
+    if not isinstance(noise, torch.Tensor) or noise.shape != x0.shape:
+        found = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
+        raise ValueError(f"add_noise(x0, t, noise): noise must be shaped like x0 {tuple(x0.shape)}, got {found}")
+
 
 def fresh_noise(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """z ~ N(0, I) shaped like x, drawn on the generator's device (CPU generators give the same
@@ -147,4 +207,5 @@ def leading_timesteps(num_train_timesteps: int, n: int) -> torch.Tensor:
     return (torch.arange(n, dtype=torch.int64) * step_ratio).flip(0)
 
 
-__all__ = ["StepOutput", "Sampler", "PREDICTION_TYPES", "fresh_noise", "leading_timesteps"]
+__all__ = ["StepOutput", "Sampler", "PREDICTION_TYPES", "check_add_noise_arguments", "fresh_noise",
+           "leading_timesteps"]

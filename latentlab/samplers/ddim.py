@@ -41,6 +41,8 @@ class DDIMSampler(Sampler):
     def step(self, model_output: torch.Tensor, t, x_t: torch.Tensor,
              generator: torch.Generator | None = None) -> StepOutput:
         """One step t → t−1 (eq. 12). model_output (ε or v) and x_t: same shape (B, ...)."""
+        # Steps 1–2 open DDPM's step (ddpm.py) too: written out in both on purpose, so each sampler file
+        # reads top to bottom on its own, as the paper's algorithm does.
         i = self.check_step_inputs(model_output, t, x_t)
         t = float(self.timesteps[i])
         prev_t = self.previous_timestep(t)

@@ -42,10 +42,12 @@ class DPMPP2MSampler(Sampler):
         T = self.schedule.num_train_timesteps
         # n+1 evenly spaced integer timesteps T−1 … 0; the final 0 becomes σ = 0 (clean data)
         timesteps = np.linspace(0, T - 1, n + 1).round()[::-1][:-1].copy().astype(np.int64)
-        sigmas = self.schedule.sigma.numpy()[timesteps]
-        self.sigmas = torch.from_numpy(np.concatenate([sigmas, [0.0]]).astype(np.float32))  # (n+1,) σ-space σ
-        self._previous = None
         return torch.from_numpy(timesteps)
+
+    def _use_timesteps(self, timesteps: torch.Tensor) -> torch.Tensor:
+        self.sigmas = torch.cat([self.schedule.sigma[timesteps], torch.zeros(1)])  # (n+1,) σ-space σ
+        self._previous = None  # a new grid: the remembered x̂0 belongs to none of its steps
+        return timesteps
 
     @staticmethod
     def _alpha_sigma(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ the posterior mean, in closed form:
 
 A sampler driven by this "model" must reproduce the data distribution — a test of the sampler
 alone, with no network and no training in the way. One component is the Gaussian N(μ, s²I).
+`velocity_model` is the same optimum for a flow sampler (rectified flow, latentlab.flow).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from latentlab.flow import FlowSchedule, flow_time_to_alpha_bar, flow_to_vp_sample
 from latentlab.schedules import NoiseSchedule
 
 
@@ -111,5 +113,22 @@ class GaussianMixture:
             if prediction_type == "epsilon":
                 return eps.to(x_t.dtype)
             return (alpha_bar**0.5 * eps - (1 - alpha_bar) ** 0.5 * x0).to(x_t.dtype)  # v
+
+        return model
+
+    def velocity_model(self, schedule: FlowSchedule | None = None):
+        """The optimal *flow* model: model(x_t, timestep, context=None) → E[ε − x0 | x_t], (n, D).
+
+        x_t is the flow sample (1 − t)·x0 + t·ε at t = timestep / T. It holds the same x0 and ε as
+        DDPM's x_t at the ᾱ of equal SNR, only scaled (latentlab.flow), so the posterior mean above
+        serves unchanged. Not defined at t = 0, which no sampler evaluates."""
+        schedule = schedule if schedule is not None else FlowSchedule()
+
+        def model(x_t: torch.Tensor, timestep, context=None) -> torch.Tensor:
+            t = schedule.check_t(timestep) / schedule.num_train_timesteps  # float64
+            alpha_bar = flow_time_to_alpha_bar(t)
+            x0 = self.posterior_mean(flow_to_vp_sample(x_t.double(), t), alpha_bar)
+            eps = (x_t.double() - (1 - t) * x0) / t
+            return (eps - x0).to(x_t.dtype)
 
         return model

@@ -1,97 +1,56 @@
 """Interactive apps for the lessons, one per concept (ipywidgets 8, JupyterLab 4).
 
-Every app follows the same small protocol so lessons, tests and benchmarks can drive it:
+Every app is built on `kit.py` and follows one protocol, so lessons, tests and benchmarks drive
+them all the same way:
 
-    app = SomeApp(...)        # builds its controls; nothing heavy happens before the first render
+    app = SomeApp(...)        # models as names ("vae-f8c4", "ldm-shapes") or loaded models, all
+                              # resolved by kit.resolve_model; nothing heavy before the first render
     app                       # displayed in a notebook cell (via _ipython_display_)
     app.controls["name"]      # the ipywidgets a student touches; tests set `.value` on them
-    app.render() -> dict      # recompute every output from the controls' current values and return
-                              # the numbers shown (tests assert on them)
-    app.bench_step(i)         # one typical student change (used by `latentlab bench widgets`)
+    app.render() -> dict      # the update: recompute the outputs from the controls, return the numbers
+    app.last_error            # None, or the traceback of the last failed update (the student sees
+                              # its message in the status line, never a traceback)
+    SomeApp.for_bench(size)   # the app as `latentlab bench widgets` builds it
+    app.bench_step(i)         # one typical student change, the thing that benchmark times
 
-Images are shown as `ipywidgets.Image` PNGs rather than matplotlib figures where they update
-live, because re-drawing a PNG costs milliseconds and a figure costs a hundred.
-A callback error is caught and shown in the app's status line: a student never sees a traceback
-from the course's machinery.
+A new widget: one module here holding its App subclass (helpers from `kit`, analysis code in
+`latentlab.viz` / `latentlab.pipeline`, not in the widget), one line in `APPS` below, and its key in
+the `apps` list of the lesson that shows it (`latentlab/lessons/manifest.toml`); a test checks
+that the two agree.
 """
 
 from __future__ import annotations
 
-import functools
-import html
-import traceback
+import importlib
 
-import ipywidgets as W
-
-
-class App:
-    """Base class: holds `controls`, a `status` line and the top-level `widget`."""
-
-    def __init__(self):
-        self.controls: dict[str, W.Widget] = {}
-        self.status = W.HTML(value="")
-        self.widget: W.Widget = W.VBox([])
-
-    def render(self) -> dict:  # pragma: no cover - every app overrides it
-        raise NotImplementedError
-
-    def bench_step(self, i: int) -> None:  # pragma: no cover - every app overrides it
-        raise NotImplementedError
-
-    def observe_all(self) -> None:
-        """Re-render whenever any control changes value."""
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-
-    def _on_change(self, change=None) -> None:
-        self.safe_render()
-
-    def safe_render(self) -> dict | None:
-        """render(), with any error shown in the status line instead of a traceback."""
-        try:
-            result = self.render()
-        except Exception as err:  # noqa: BLE001 - shown to the student, logged for the teacher
-            self.status.value = (f"<span style='color:#b00'>⚠ {html.escape(type(err).__name__)}: "
-                                 f"{html.escape(str(err))}</span>")
-            self.last_error = traceback.format_exc()
-            return None
-        self.status.value = ""
-        return result
-
-    def _ipython_display_(self):
-        from IPython.display import display
-
-        display(self.widget)
+# key → "module:Class", imported on first use so `import latentlab.widgets` stays cheap.
+APPS = {
+    "compression": "latentlab.widgets.compression:CompressionApp",
+    "channels": "latentlab.widgets.channels:ChannelsApp",
+    "schedule": "latentlab.widgets.schedule:ScheduleApp",
+    "cross_attention": "latentlab.widgets.cross_attention:CrossAttentionApp",
+    "trajectory2d": "latentlab.widgets.trajectory2d:Trajectory2DApp",
+    "trajectory": "latentlab.widgets.trajectory:TrajectoryApp",
+    "img2img": "latentlab.widgets.img2img:Img2ImgApp",
+    "interpolate": "latentlab.widgets.interpolate:InterpolateApp",
+}
 
 
-def read_upload(change):
-    """The newest file of a FileUpload change → (label for a dropdown, PIL picture), or None when
-    the upload was cleared. A file that is not a picture raises a ValueError naming it."""
-    from ..images import load_image
-
-    files = change["new"]
-    if not files:
-        return None
-    item = files[-1]
-    name = str(item.get("name", "upload"))
-    try:
-        picture = load_image(bytes(item["content"]))
-    except ValueError as err:
-        raise ValueError(f"{name}: {err}") from None
-    return f"uploaded: {name}", picture
+def app_class(key: str) -> type:
+    """The App subclass registered under `key` (its module imported now)."""
+    if key not in APPS:
+        raise ValueError(f"unknown widget app {key!r}; known: {', '.join(APPS)}")
+    module, name = APPS[key].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def guarded(method):
-    """Decorator for callbacks other than render (buttons, uploads): errors go to the status line."""
+def __getattr__(name: str):
+    # `from latentlab.widgets import App, guarded, read_upload` still works; they live in kit.
+    if name in ("App", "guarded", "read_upload"):
+        from . import kit
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as err:  # noqa: BLE001
-            self.status.value = (f"<span style='color:#b00'>⚠ {html.escape(type(err).__name__)}: "
-                                 f"{html.escape(str(err))}</span>")
-            self.last_error = traceback.format_exc()
-            return None
+        return getattr(kit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    return wrapper
+
+__all__ = ["APPS", "app_class"]

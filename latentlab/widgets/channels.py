@@ -20,9 +20,8 @@ import torch
 
 from .. import metrics
 from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
-from ..vae import AutoencoderKL
-from . import App, guarded
-from .compression import SIZES, colormap, png, square_photo
+from .compression import SIZES
+from .kit import App, LRUCache, course_vae, guarded, heatmap_png, png, resolve_model, square_photo
 
 HEATMAP_PX = 96  # side of each channel's heatmap on screen
 HIST_BINS, HIST_HEIGHT = 48, 28  # histogram bars: 2 px each in a 96 px wide strip
@@ -61,17 +60,14 @@ class ChannelsApp(App):
 
     def __init__(self, vae="vae-f8c4", photo: str = "astronaut", size: int = 256, sizes: tuple[int, ...] = SIZES):
         super().__init__()
-        from ..evaluate import resolve_vae
-
-        self.vae_name, self.vae = resolve_vae(vae)
-        self.vae.eval()
+        self.vae_name, self.vae = resolve_model(vae, "vae")
         if photo not in BUNDLED_PHOTOS:
             raise ValueError(f"unknown photo {photo!r}; bundled photos: {', '.join(BUNDLED_PHOTOS)}")
         if size not in sizes:
             raise ValueError(f"size must be one of {sizes}, got {size}")
         c = self.vae.config.latent_channels
         self.order = list(range(c))  # the decoder's slot k reads channel order[k]; swaps change it
-        self._encoded: dict[tuple[str, int], dict] = {}  # only the current (photo, size): photos add up
+        self._encoded = LRUCache(1)  # (photo, size) → the encode: only the current one, photos add up
         self._quiet = False
 
         self.controls = {
@@ -141,27 +137,27 @@ class ChannelsApp(App):
 
     # --- the encode, once per (photo, size) ----------------------------------------------------
 
-    @torch.no_grad()
     def encoded(self) -> dict:
         """image (S, S, 3) uint8, latent (1, c, h, w), the unedited decode, the linear fit; cached."""
-        key = (self.controls["photo"].value, self.controls["size"].value)
-        if key not in self._encoded:
-            f = self.vae.downsample_factor
-            image = square_photo(bundled_photo(key[0]), key[1])
-            S = image.shape[0] - image.shape[0] % f
-            image = image[:S, :S]
-            device = next(self.vae.parameters()).device
-            x = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1.0  # (1, 3, S, S)
-            latent = self.vae.encode(x).mode()  # (1, c, S/f, S/f)
-            decoded = self.vae.decode(latent).cpu()  # (1, 3, S, S)
-            matrix, bias = metrics.fit_latent_to_rgb(latent.cpu(), x.cpu())
-            # One colour range for every heatmap and histogram: channels compare by eye, and a
-            # scale of 2 visibly saturates.
-            limit = float(latent.abs().max().clamp_min(1e-6))
-            self._encoded = {key: {"image": image, "image_png": png(image), "x": x, "latent": latent,
-                                   "decoded": decoded, "decoded_png": png(to_uint8(decoded)[0]),
-                                   "matrix": matrix, "bias": bias, "limit": limit}}
-        return self._encoded[key]
+        return self._encoded.get((self.controls["photo"].value, self.controls["size"].value), self._encode)
+
+    @torch.no_grad()
+    def _encode(self) -> dict:
+        name, size = self.controls["photo"].value, self.controls["size"].value
+        f = self.vae.downsample_factor
+        image = square_photo(bundled_photo(name), size)
+        S = image.shape[0] - image.shape[0] % f
+        image = image[:S, :S]
+        device = next(self.vae.parameters()).device
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1.0  # (1, 3, S, S)
+        latent = self.vae.encode(x).mode()  # (1, c, S/f, S/f)
+        decoded = self.vae.decode(latent).cpu()  # (1, 3, S, S)
+        matrix, bias = metrics.fit_latent_to_rgb(latent.cpu(), x.cpu())
+        # One colour range for every heatmap and histogram: channels compare by eye, and a
+        # scale of 2 visibly saturates.
+        limit = float(latent.abs().max().clamp_min(1e-6))
+        return {"image": image, "image_png": png(image), "x": x, "latent": latent, "decoded": decoded,
+                "decoded_png": png(to_uint8(decoded)[0]), "matrix": matrix, "bias": bias, "limit": limit}
 
     # --- the update: decode the edited latent ----------------------------------------------------
 
@@ -194,8 +190,8 @@ class ChannelsApp(App):
         limit = state["limit"]
         zoom = max(1, HEATMAP_PX // values.shape[1])
         for k in range(c):
-            heat = colormap(values[k], -limit, limit, "RdBu_r").repeat(zoom, axis=0).repeat(zoom, axis=1)
-            self.heatmaps[k].value = png(heat)
+            heat = values[k].repeat(zoom, axis=0).repeat(zoom, axis=1)  # (h·zoom, w·zoom)
+            self.heatmaps[k].value = heatmap_png(heat, -limit, limit, "RdBu_r")
             self.histograms[k].value = png(histogram_strip(values[k].ravel(), limit, heat.shape[1]))
             source = f"channel {self.order[k]}" if self.order[k] != k else f"channel {k}"
             self.channel_titles[k].value = (f"<b>slot {k}</b>: {source}<br><small>mean {values[k].mean():+.2f}, "
@@ -216,17 +212,14 @@ class ChannelsApp(App):
                               f"against the photo averaged over {f}×{f} patches.")
         return result
 
+    @classmethod
+    def for_bench(cls, size: int) -> ChannelsApp:
+        """The shipped f8c4 VAE (or an untrained twin of the same cost) at `size` px."""
+        return cls(course_vae(), size=size, sizes=(size,))
+
     def bench_step(self, i: int) -> None:
         """A student moves one scale slider (decode only: the encode is cached)."""
         c = len(self.order)
         k = i % c
         self.controls[f"scale_{k}"].value = 0.5 if (i // c) % 2 == 0 else 1.5  # differs from its last value
 
-
-def bench_app(size: int = 256) -> ChannelsApp:
-    """The app as `latentlab bench widgets` times it: shipped f8c4, or an untrained twin (same cost)."""
-    from ..checkpoints import shipped_models
-    from ..vae import VAEConfig
-
-    vae = "vae-f8c4" if "vae-f8c4" in shipped_models() else AutoencoderKL(VAEConfig.f8c4())
-    return ChannelsApp(vae, size=size, sizes=(size,))

@@ -9,71 +9,48 @@ downsampled picture holding the same number of values (see `latentlab.metrics`).
     app = CompressionApp(extra_vaes={"SD (yours)": sd_vae})   # plus a real SD VAE you loaded
     app.controls["vae"].value = "vae-f4c3"; app.render()["psnr"]
 
-The helpers at the top (`square_photo`, `colormap`, `png`) are shared with the channel viewer.
+What is computed when (each in a bounded cache, so flipping back to a setting is free):
+  per photo and size      its pixels, its PNG on screen, its lossless sizes (raw, PNG, zlib)
+  per latent size         JPEG at the latent's bytes, bicubic at its values (they depend on the
+                          number of values, not on the VAE's weights)
+  per photo, VAE, size    encode, decode, PSNR/SSIM, the reconstruction and error-map PNGs
+Uploads are cropped and downscaled to the largest offered size on arrival and only the newest
+UPLOADS_KEPT are kept: a 12 MP photo is never held.
 """
 
 from __future__ import annotations
 
-import functools
 import html
-import io
 import math
 
 import ipywidgets as W
 import numpy as np
 import torch
-from PIL import Image
 
 from .. import metrics
-from ..images import BUNDLED_PHOTOS, bundled_photo, load_image, to_uint8
+from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from ..vae import AutoencoderKL
-from . import App, guarded, read_upload
+from .kit import (
+    App,
+    LRUCache,
+    course_vae,
+    guarded,
+    heatmap_png,
+    png,
+    read_upload,
+    resolve_model,
+    square_photo,
+)
 
 SIZES = (128, 256, 512)
 # Error maps share one scale so two VAEs' maps compare by eye: an error of 64/255 or more is
 # the brightest colour (most reconstruction errors of a decent VAE sit well below it).
 ERROR_MAP_MAX = 64.0
-
-
-# --- helpers shared by the VAE apps ------------------------------------------------------------
-
-
-def square_photo(picture, size: int) -> np.ndarray:
-    """Centre-crop to a square, then resize to size×size (Lanczos) → (size, size, 3) uint8.
-
-    Square crops keep the apps simple: every photo gives the same latent shape at one size."""
-    im = load_image(picture)
-    side = min(im.size)
-    left, top = (im.width - side) // 2, (im.height - side) // 2
-    im = im.crop((left, top, left + side, top + side))
-    if side != size:
-        im = im.resize((size, size), Image.Resampling.LANCZOS)
-    return np.array(im)  # a writable copy: torch.from_numpy refuses read-only arrays
-
-
-@functools.lru_cache(maxsize=8)
-def _lut(name: str) -> np.ndarray:
-    import matplotlib
-
-    return (matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)  # (256, 3)
-
-
-def colormap(values: np.ndarray, vmin: float, vmax: float, name: str = "magma") -> np.ndarray:
-    """(H, W) floats → (H, W, 3) uint8 through a matplotlib colour map, applied with numpy (no figure)."""
-    if vmax <= vmin:
-        vmax = vmin + 1e-8
-    index = np.clip((values - vmin) / (vmax - vmin) * 255.0, 0, 255).astype(np.uint8)
-    return _lut(name)[index]
-
-
-def png(array: np.ndarray) -> bytes:
-    """(H, W, 3) or (H, W) uint8 → PNG bytes for an ipywidgets.Image.
-
-    compress_level=1: for a live display the file size hardly matters and level 1 encodes
-    several times faster than PIL's default 6."""
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+UPLOADS_KEPT = 4     # uploaded photos kept (at the largest offered size); older ones leave the list
+PHOTOS_KEPT = 12     # (photo, size) pixels and PNGs: every bundled photo at one size
+RESULTS_KEPT = 16    # (photo, VAE, size) updates: a student flipping between a few is served at once
+LOSSLESS = ("raw", "png", "zlib")
+LOSSY = ("jpeg_equal_bytes", "bicubic_equal_values")
 
 
 def _number(value: float | None, digits: int = 2) -> str:
@@ -91,7 +68,7 @@ class CompressionApp(App):
     """Original, reconstruction, error map, and the latent's size and quality next to the codecs.
 
     vaes: the VAEs to choose from, as names of shipped models / checkpoint paths or AutoencoderKL
-      objects, a list or a {label: vae} dict; None means every shipped model (`shipped_models()`).
+      objects, a list or a {label: vae} dict; None means every shipped VAE.
     extra_vaes: {label: vae} added to the choice, e.g. {"SD (yours)": load_diffusers_vae(path)}.
     Shipped models are loaded when first chosen, so building the app is fast.
     """
@@ -108,11 +85,13 @@ class CompressionApp(App):
             raise ValueError(f"unknown photo {photo!r}; bundled photos: {', '.join(BUNDLED_PHOTOS)}")
         if size not in sizes:
             raise ValueError(f"size must be one of {sizes}, got {size}")
+        self.upload_size = max(sizes)
         self._loaded: dict[str, AutoencoderKL] = {}
-        self._uploads: dict[str, object] = {}  # label → PIL image
-        self._photo_cache: dict[tuple[str, int], tuple[np.ndarray, bytes]] = {}
-        # Codec results depend on the pixels and the latent's shape only, not on the VAE's weights.
-        self._baseline_cache: dict[tuple, dict[str, metrics.CodecResult]] = {}
+        self._uploads = LRUCache(UPLOADS_KEPT)    # label → (upload_size, upload_size, 3) uint8
+        self._photos = LRUCache(PHOTOS_KEPT)      # (photo, size) → ((S, S, 3) uint8, its PNG)
+        self._lossless = LRUCache(PHOTOS_KEPT)    # (photo, S) → {raw, png, zlib}: CodecResult
+        self._lossy = LRUCache(RESULTS_KEPT)      # (photo, S, latent values) → {jpeg…, bicubic…}
+        self._results = LRUCache(RESULTS_KEPT)    # (photo, VAE, size) → numbers, PNGs and table
 
         default_vae = "vae-f8c4" if "vae-f8c4" in self._vaes else next(iter(self._vaes))
         self.controls = {
@@ -151,53 +130,73 @@ class CompressionApp(App):
             choices[str(label)] = vae
         return choices
 
-    # --- inputs, cached: a photo is decoded and resized once per (photo, size) -----------------
+    @classmethod
+    def for_bench(cls, size: int) -> CompressionApp:
+        """The shipped f8c4 VAE (or an untrained twin of the same cost) at `size` px."""
+        return cls(vaes=[course_vae()], size=size, sizes=(size,))
+
+    # --- inputs ----------------------------------------------------------------------------------
 
     def vae(self, label: str | None = None) -> AutoencoderKL:
         """The chosen VAE, loaded on first use."""
-        from ..evaluate import resolve_vae
-
         label = label or self.controls["vae"].value
         if label not in self._loaded:
-            self._loaded[label] = resolve_vae(self._vaes[label])[1].eval()
+            self._loaded[label] = resolve_model(self._vaes[label], "vae")[1]
         return self._loaded[label]
 
     def photo(self) -> tuple[np.ndarray, bytes]:
         """(size, size, 3) uint8 of the chosen photo, and its PNG for display."""
-        key = (self.controls["photo"].value, self.controls["size"].value)
-        if key not in self._photo_cache:
-            name, size = key
+        name, size = self.controls["photo"].value, self.controls["size"].value
+
+        def load() -> tuple[np.ndarray, bytes]:
             source = self._uploads[name] if name in self._uploads else bundled_photo(name)
             array = square_photo(source, size)
-            self._photo_cache[key] = (array, png(array))
-        return self._photo_cache[key]
+            return array, png(array)
+
+        return self._photos.get((name, size), load)
+
+    def cache_bytes(self) -> int:
+        """Bytes of pictures, latents and PNGs the app holds in its caches (the models not counted)."""
+        return sum(cache.nbytes() for cache in (self._uploads, self._photos, self._lossless, self._lossy,
+                                                self._results))
 
     @guarded
     def _on_upload(self, change) -> None:
-        upload = read_upload(change)
+        upload = read_upload(change, self.upload_size)
         if upload is None:
             return
         label, picture = upload
-        self._uploads[label] = picture
-        self._photo_cache = {k: v for k, v in self._photo_cache.items() if k[0] != label}
-        self._baseline_cache = {k: v for k, v in self._baseline_cache.items() if k[0] != label}
-        if label not in self.controls["photo"].options:
-            self.controls["photo"].options = [*self.controls["photo"].options, label]
-        if self.controls["photo"].value == label:
-            self.safe_render()
-        else:
-            self.controls["photo"].value = label  # re-renders through the observer
+        dropped = self._uploads.put(label, picture)
+        for old in [label, *dropped]:  # a new file under an old name replaces it everywhere
+            self._forget(old)
+        self.show_upload(label, self._uploads.keys())
+
+    def _forget(self, label: str) -> None:
+        """Drop every cached result of one photo."""
+        for cache in (self._photos, self._lossless, self._lossy, self._results):
+            cache.drop(lambda key: key[0] == label)
 
     # --- the update ----------------------------------------------------------------------------
 
-    @torch.no_grad()
     def render(self) -> dict:
-        """Encode + decode the photo, measure it and the codecs. Returns the numbers shown.
+        """Encode + decode the photo, measure it and the codecs (or take them from the cache).
 
-        {"photo", "vae", "size", "latent_shape", "values", "bytes" (fp16 latent), "ratio" (raw bytes /
-         latent bytes), "bpp", "psnr", "ssim", "figures": metrics.CompressionFigures as a dict,
-         "baselines": {"raw", "png", "zlib", "jpeg_equal_bytes", "bicubic_equal_values"} → dicts}"""
-        image, image_png = self.photo()
+        Returns {"photo", "vae", "size", "latent_shape", "values", "bytes" (fp16 latent), "ratio" (raw
+        bytes / latent bytes), "bpp", "psnr", "ssim", "mean_abs_error", "figures":
+        metrics.CompressionFigures as a dict, "baselines": {"raw", "png", "zlib", "jpeg_equal_bytes",
+        "bicubic_equal_values"} → dicts}"""
+        key = (self.controls["photo"].value, self.controls["vae"].value, self.controls["size"].value)
+        shown = self._results.get(key, self._measure)
+        self.original.value = self.photo()[1]
+        self.reconstruction.value = shown["reconstruction_png"]
+        self.error_map.value = shown["error_png"]
+        self.table.value = shown["table"]
+        return dict(shown["numbers"])
+
+    @torch.no_grad()
+    def _measure(self) -> dict:
+        """One (photo, VAE, size): the encode and decode, the metrics, the PNGs and the table."""
+        image, _ = self.photo()
         vae = self.vae()
         f = vae.downsample_factor
         S = image.shape[0] - image.shape[0] % f  # sizes offered are multiples of 16; an extra VAE may need more
@@ -210,24 +209,32 @@ class CompressionApp(App):
         reconstruction = to_uint8(vae.decode(latent))[0]  # (S, S, 3)
 
         figures = metrics.compression_figures((S, S), tuple(latent.shape))
-        key = (self.controls["photo"].value, S, tuple(latent.shape))
-        if key not in self._baseline_cache:
-            self._baseline_cache[key] = metrics.codec_baselines(image, tuple(latent.shape))
-        baselines = self._baseline_cache[key]
+        baselines = {**self._lossless_baselines(image), **self._lossy_baselines(image, figures)}
         psnr, ssim = metrics.psnr(image, reconstruction), metrics.ssim(image, reconstruction)
         error = np.abs(image.astype(np.int16) - reconstruction.astype(np.int16)).mean(axis=2)  # (S, S)
-
-        self.original.value = image_png
-        self.reconstruction.value = png(reconstruction)
-        self.error_map.value = png(colormap(error, 0.0, ERROR_MAP_MAX))
-        self.table.value = self._table(figures, psnr, ssim, baselines)
-        return {
+        numbers = {
             "photo": self.controls["photo"].value, "vae": self.controls["vae"].value, "size": S,
             "latent_shape": list(figures.latent_shape), "values": figures.latent_values,
             "bytes": figures.latent_bytes["fp16"], "ratio": figures.ratio["fp16"], "bpp": figures.latent_bpp["fp16"],
             "psnr": psnr, "ssim": ssim, "mean_abs_error": float(error.mean()),
             "figures": figures.as_dict(), "baselines": {k: v.as_dict() for k, v in baselines.items()},
         }
+        return {"numbers": numbers, "reconstruction_png": png(reconstruction),
+                "error_png": heatmap_png(error, 0.0, ERROR_MAP_MAX),
+                "table": self._table(figures, psnr, ssim, baselines)}
+
+    def _lossless_baselines(self, image: np.ndarray) -> dict[str, metrics.CodecResult]:
+        """raw, PNG and zlib sizes of the photo: the same for every VAE."""
+        key = (self.controls["photo"].value, image.shape[0])
+        return self._lossless.get(key, lambda: {"raw": metrics.raw_baseline(image), "png": metrics.png_baseline(image),
+                                                "zlib": metrics.zlib_baseline(image)})
+
+    def _lossy_baselines(self, image: np.ndarray, figures: metrics.CompressionFigures) -> dict:
+        """JPEG in the latent's bytes and bicubic in its values: the same for every VAE of that latent size."""
+        key = (self.controls["photo"].value, image.shape[0], figures.latent_values)
+        return self._lossy.get(key, lambda: {
+            "jpeg_equal_bytes": metrics.jpeg_at_bytes(image, figures.latent_bytes["fp16"]),
+            "bicubic_equal_values": metrics.bicubic_equal_values(image, figures.latent_values)})
 
     def _table(self, figures: metrics.CompressionFigures, psnr: float, ssim: float,
                baselines: dict[str, metrics.CodecResult]) -> str:
@@ -258,11 +265,12 @@ class CompressionApp(App):
                 "<small>ratio = raw bytes / bytes. PSNR and SSIM compare each decoded image with the original.</small>")
 
     def bench_step(self, i: int) -> None:
-        """A student picks another photo: one full update (encode, decode, every codec, every image).
-
-        The codec cache is emptied so every step pays for the codecs, as a photo seen for the first
-        time does; only the decoded photo stays cached."""
-        self._baseline_cache.clear()
+        """A student picks another photo, one this VAE has not shown yet: encode, decode, the lossy
+        codecs at this latent size, SSIM and two PNGs are paid. What a photo costs once whatever the
+        VAE (its pixels, its PNG on screen, its lossless sizes) stays cached, as in the lesson where
+        students compare VAEs on a few photos."""
+        self._results.clear()
+        self._lossy.clear()
         photos = ["astronaut", "coffee", "chelsea"]
         choice = photos[i % len(photos)]
         if choice == self.controls["photo"].value:
@@ -270,12 +278,4 @@ class CompressionApp(App):
         self.controls["photo"].value = choice
 
 
-def bench_app(size: int = 256) -> CompressionApp:
-    """The app as `latentlab bench widgets` times it: the shipped f8c4 VAE, or an untrained one of the
-    same architecture (same cost) while no weights are installed."""
-    from ..checkpoints import shipped_models
-    from ..vae import VAEConfig
-
-    if "vae-f8c4" in shipped_models():
-        return CompressionApp(vaes=["vae-f8c4"], size=size, sizes=(size,))
-    return CompressionApp(vaes={"f8c4 (untrained)": AutoencoderKL(VAEConfig.f8c4()).eval()}, size=size, sizes=(size,))
+__all__ = ["CompressionApp", "ERROR_MAP_MAX", "SIZES", "UPLOADS_KEPT"]

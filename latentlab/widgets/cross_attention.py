@@ -23,7 +23,6 @@ reads the prompt) is recorded: the unconditional one attends to the empty prompt
 from __future__ import annotations
 
 import html
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import ipywidgets as W
@@ -33,8 +32,8 @@ import torch.nn.functional as F
 
 from .. import pipeline
 from ..images import to_uint8
-from . import App
-from .compression import colormap, png
+from ..ldm import check_latent_space
+from .kit import App, LRUCache, colormap, course_models, png, resolve_pair
 
 AVERAGE = "average of all layers"
 PICTURES = ("x̂0 at this step", "final picture")
@@ -110,9 +109,8 @@ def record_cross_attention(model, vae, prompt: str, seed: int = 0, steps: int = 
     cross-attention weights of every layer at every step (the conditional pass only).
 
     Raises ValueError for a word the tokenizer does not know (the message names the closest ones)."""
+    check_latent_space(model, vae)
     c = vae.config.latent_channels
-    if c != model.unet.config.in_channels:
-        raise ValueError(f"the VAE makes {c}-channel latents but the UNet reads {model.unet.config.in_channels}")
     ids = model.tokenizer(prompt)[0]  # (L,): raises on an unknown word before anything runs
     tokens = [model.tokenizer.vocab[i] for i in ids.tolist() if i != model.tokenizer.pad_id]
     size = model.config.image_size
@@ -161,21 +159,22 @@ def overlay(picture: np.ndarray, heat: np.ndarray, vmin: float, vmax: float) -> 
 class CrossAttentionApp(App):
     """The picture of a prompt at a chosen denoising step, and one attention heatmap per token.
 
-    model: a LatentDiffusion; vae: the AutoencoderKL of its latent space. steps, cfg, sampler: the
-    sampling run (DDIM, 20 steps and SD's guidance by default); step: where the slider starts.
+    model: a LatentDiffusion or its name/path; vae: the AutoencoderKL of its latent space, a name/path,
+    or None for the one it was trained with. steps, cfg, sampler: the sampling run (DDIM, 20 steps and
+    SD's guidance by default); step: where the slider starts.
     """
 
-    def __init__(self, model, vae, prompt: str = "a small red circle on a blue background, top left",
+    def __init__(self, model="ldm-shapes", vae=None, prompt: str = "a small red circle on a blue background, top left",
                  seed: int = 0, steps: int = pipeline.SamplingDefaults.steps,
                  cfg: float = pipeline.SamplingDefaults.cfg, sampler: str = pipeline.SamplingDefaults.sampler,
                  step: int | None = None):
         super().__init__()
-        self.model, self.vae = model.eval(), vae.eval()
+        self.model, self.vae = resolve_pair(model, vae)
         self.steps, self.cfg, self.sampler = steps, cfg, sampler
-        self.layer_names = [name for name, _ in model.unet.cross_attention_layers()]
-        self.heads = model.unet.config.heads
+        self.layer_names = [name for name, _ in self.model.unet.cross_attention_layers()]
+        self.heads = self.model.unet.config.heads
         self.sampling_runs = 0  # how many times the model sampled: a scrub must not add to it
-        self._runs: OrderedDict[tuple, dict] = OrderedDict()  # (token ids, seed) → record and pictures
+        self._runs = LRUCache(CACHED_RUNS)  # (token ids, seed) → record and pictures
 
         self.controls = {
             "prompt": W.Text(value=prompt, description="prompt", continuous_update=False,
@@ -211,16 +210,14 @@ class CrossAttentionApp(App):
         """The record of the current (prompt, seed) and its decoded pictures; sampled on first use."""
         prompt, seed = self.controls["prompt"].value, int(self.controls["seed"].value)
         ids = tuple(self.model.tokenizer(prompt)[0].tolist())  # "A red circle." and "a red circle" share a run
-        key = (ids, seed)
-        if key not in self._runs:
-            record = record_cross_attention(self.model, self.vae, prompt, seed=seed, steps=self.steps,
-                                            cfg=self.cfg, sampler=self.sampler)
+
+        def record() -> dict:
+            run = {"record": record_cross_attention(self.model, self.vae, prompt, seed=seed, steps=self.steps,
+                                                    cfg=self.cfg, sampler=self.sampler), "pictures": {}}
             self.sampling_runs += 1
-            self._runs[key] = {"record": record, "pictures": {}}
-            if len(self._runs) > CACHED_RUNS:
-                self._runs.popitem(last=False)
-        self._runs.move_to_end(key)
-        return self._runs[key]
+            return run
+
+        return self._runs.get((ids, seed), record)
 
     @torch.no_grad()
     def _picture(self, run: dict, step: int | None) -> np.ndarray:
@@ -290,6 +287,14 @@ class CrossAttentionApp(App):
                 "picture": "final" if final else "pred_x0", "sampling_runs": self.sampling_runs,
                 "model_calls": record.model_calls}
 
+    @classmethod
+    def for_bench(cls, size: int) -> CrossAttentionApp:
+        """The shipped models (or untrained twins, same cost), one run recorded; the pictures are the
+        model's size (`size` does not apply)."""
+        app = cls(*course_models())
+        app.render()
+        return app
+
     def bench_step(self, i: int) -> None:
         """A student scrubbing the step slider (the run is cached: only re-reading and drawing)."""
         slider = self.controls["step"]
@@ -297,18 +302,5 @@ class CrossAttentionApp(App):
         slider.value = new if new != slider.value else (new + 1) % self.steps
 
 
-def bench_app() -> CrossAttentionApp:
-    """The app as `latentlab bench widgets` times it: the shipped models, or untrained twins (same cost)."""
-    from ..checkpoints import load_pretrained, shipped_models
-    from ..ldm import LatentDiffusion, LDMConfig
-    from ..vae import AutoencoderKL, VAEConfig
 
-    shipped = shipped_models()
-    model = load_pretrained("ldm-shapes") if "ldm-shapes" in shipped else LatentDiffusion(LDMConfig())
-    vae = load_pretrained("vae-f8c4") if "vae-f8c4" in shipped else AutoencoderKL(VAEConfig.f8c4())
-    app = CrossAttentionApp(model, vae)
-    app.render()
-    return app
-
-
-__all__ = ["AVERAGE", "AttentionRecord", "CrossAttentionApp", "bench_app", "overlay", "record_cross_attention"]
+__all__ = ["AVERAGE", "AttentionRecord", "CrossAttentionApp", "overlay", "record_cross_attention"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
 
 import ipywidgets as W
 import numpy as np
@@ -35,16 +34,12 @@ from PIL import Image
 from .. import metrics
 from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from ..pipeline import SamplingDefaults, encode_image, image_to_image
-from . import App, guarded, read_upload
-from .compression import png, square_photo
+from .kit import App, LRUCache, course_models, guarded, png, read_upload, resolve_pair, square_photo
 
-if TYPE_CHECKING:
-    from ..ldm import LatentDiffusion
-    from ..vae import AutoencoderKL
-
-DENOISE_VALUES = (0.2, 0.4, 0.6, 0.8, 1.0)  # the strip; the slider adds 0 (the photo's own latent)
+DENOISE_VALUES = (0.05, 0.1, 0.2, 0.4, 0.6, 1.0)  # the strip; the slider adds 0 (the photo's own latent)
 THUMB = 96        # pixels per picture of the strip
 STRIPS_KEPT = 8   # (photo, prompt, seed) strips kept in memory; each is a handful of small pictures
+UPLOADS_KEPT = 4  # uploaded photos kept, at the model's size; older ones leave the list
 
 
 # --- the graph -----------------------------------------------------------------------------------
@@ -137,30 +132,21 @@ def comfy_graph(img2img: bool = False, shapes: dict[str, tuple[int, ...]] | None
 # --- the app -------------------------------------------------------------------------------------
 
 
-def check_model_and_vae(model: LatentDiffusion, vae: AutoencoderKL) -> None:
-    """A clear error when the diffusion model cannot live in this VAE's latent space."""
-    c, f, size = vae.config.latent_channels, vae.downsample_factor, model.config.image_size
-    if model.config.unet.in_channels != c:
-        raise ValueError(f"the model reads latents of {model.config.unet.in_channels} channels but the VAE "
-                         f"writes {c}: use the VAE it was trained with ({model.config.vae})")
-    if size % f:
-        raise ValueError(f"the model's image size {size} px is not a multiple of the VAE's factor {f}")
-
-
 class Img2ImgApp(App):
     """A photo, the img2img result at the chosen denoise, and the strip over every denoise value.
 
-    model: a LatentDiffusion (its `config.image_size` is the size photos are resized to);
-    vae: the AutoencoderKL of its latent space. steps, cfg, sampler: the KSampler's settings.
+    model: a LatentDiffusion or its name/path (its `config.image_size` is the size photos are resized
+    to); vae: the AutoencoderKL of its latent space, a name/path, or None for the one it was trained
+    with. steps, cfg, sampler: the KSampler's settings.
     """
 
-    def __init__(self, model: LatentDiffusion, vae: AutoencoderKL, photo: str = "astronaut",
+    def __init__(self, model="ldm-shapes", vae=None, photo: str = "astronaut",
                  prompt: str = "a large white circle on a blue background", seed: int = 0, denoise: float = 0.6,
                  denoise_values: tuple[float, ...] = DENOISE_VALUES,
                  steps: int = SamplingDefaults.steps, cfg: float = SamplingDefaults.cfg,
                  sampler: str = SamplingDefaults.sampler):
         super().__init__()
-        check_model_and_vae(model, vae)
+        self.model, self.vae = resolve_pair(model, vae)
         if photo not in BUNDLED_PHOTOS:
             raise ValueError(f"unknown photo {photo!r}; bundled photos: {', '.join(BUNDLED_PHOTOS)}")
         if not denoise_values or not all(0 < d <= 1 for d in denoise_values):
@@ -168,12 +154,11 @@ class Img2ImgApp(App):
         self.denoise_values = (0.0, *sorted(set(denoise_values)))
         if denoise not in self.denoise_values:
             raise ValueError(f"denoise must be one of {self.denoise_values}, got {denoise}")
-        self.model, self.vae = model.eval(), vae.eval()
-        self.size = model.config.image_size
+        self.size = self.model.config.image_size
         self.steps, self.cfg, self.sampler = steps, cfg, sampler
-        self._uploads: dict[str, object] = {}  # label → PIL image
-        self._photos: dict[str, tuple[np.ndarray, bytes]] = {}  # name → (S, S, 3) uint8 and its PNG
-        self._strips: dict[tuple[str, str, int], dict] = {}    # (photo, prompt, seed) → results per denoise
+        self._uploads = LRUCache(UPLOADS_KEPT)  # label → (S, S, 3) uint8 at the model's size
+        self._photos = LRUCache(len(BUNDLED_PHOTOS) + UPLOADS_KEPT)  # name → (S, S, 3) uint8 and its PNG
+        self._strips = LRUCache(STRIPS_KEPT)    # (photo, prompt, seed) → results per denoise
 
         self.controls = {
             "photo": W.Dropdown(options=list(BUNDLED_PHOTOS), value=photo, description="photo"),
@@ -213,27 +198,23 @@ class Img2ImgApp(App):
     def photo(self, name: str | None = None) -> tuple[np.ndarray, bytes]:
         """The chosen photo centre-cropped and resized to the model's size: (S, S, 3) uint8, and its PNG."""
         name = name or self.controls["photo"].value
-        if name not in self._photos:
-            source = self._uploads[name] if name in self._uploads else bundled_photo(name)
-            array = square_photo(source, self.size)
-            self._photos[name] = (array, png(array))
-        return self._photos[name]
+
+        def load() -> tuple[np.ndarray, bytes]:
+            array = self._uploads[name] if name in self._uploads else square_photo(bundled_photo(name), self.size)
+            return array, png(array)
+
+        return self._photos.get(name, load)
 
     @guarded
     def _on_upload(self, change) -> None:
-        upload = read_upload(change)
+        upload = read_upload(change, self.size)
         if upload is None:
             return
         label, picture = upload
-        self._uploads[label] = picture
-        self._photos.pop(label, None)
-        self._strips = {k: v for k, v in self._strips.items() if k[0] != label}
-        if label not in self.controls["photo"].options:
-            self.controls["photo"].options = [*self.controls["photo"].options, label]
-        if self.controls["photo"].value == label:
-            self.safe_render()
-        else:
-            self.controls["photo"].value = label  # re-renders through the observer
+        for old in [label, *self._uploads.put(label, picture)]:  # a new file under an old name replaces it
+            self._photos.drop(lambda key, old=old: key == old)
+            self._strips.drop(lambda key, old=old: key[0] == old)
+        self.show_upload(label, self._uploads.keys())
 
     # --- the strip: one img2img run per denoise, once per (photo, prompt, seed) ------------------
 
@@ -243,9 +224,10 @@ class Img2ImgApp(App):
 
         Each entry holds the result's latent, its picture and the numbers render() shows."""
         key = (self.controls["photo"].value, self.controls["prompt"].value, self.controls["seed"].value)
-        if key in self._strips:
-            return self._strips[key]
-        name, prompt, seed = key
+        return self._strips.get(key, lambda: self._run_strip(*key))
+
+    @torch.no_grad()
+    def _run_strip(self, name: str, prompt: str, seed: int) -> dict:
         picture, _ = self.photo(name)
         runs = len(self.denoise_values) - 1
         self.status.value = f"⏳ {runs} img2img runs of {self.steps} steps (once per photo, prompt and seed)…"
@@ -269,11 +251,7 @@ class Img2ImgApp(App):
                 "latent_distance": float((trajectory.sample - photo_latent).pow(2).mean().sqrt()),  # RMS
                 "psnr": metrics.psnr(picture, image), "ssim": metrics.ssim(picture, image),
             }
-        state = {"photo": picture, "photo_latent": photo_latent, "results": results}
-        self._strips[key] = state
-        while len(self._strips) > STRIPS_KEPT:
-            self._strips.pop(next(iter(self._strips)))
-        return state
+        return {"photo": picture, "photo_latent": photo_latent, "results": results}
 
     def result(self) -> dict:
         """The cached entry of the current denoise (its "latent", "image" and numbers)."""
@@ -326,6 +304,11 @@ class Img2ImgApp(App):
                      "where the sampler's first timestep lies): this is nearly text-to-image.")
         return text
 
+    @classmethod
+    def for_bench(cls, size: int) -> Img2ImgApp:
+        """The shipped models (or untrained twins, same cost); photos are the model's size (`size` does not apply)."""
+        return cls(*course_models())
+
     def bench_step(self, i: int) -> None:
         """A student drags the denoise slider one notch (cached: pictures are swapped, no model call)."""
         values = self.denoise_values
@@ -336,22 +319,5 @@ def _thumbnail(image: np.ndarray) -> Image.Image:
     return Image.fromarray(image).resize((THUMB, THUMB), Image.Resampling.LANCZOS)
 
 
-def bench_models() -> tuple[LatentDiffusion, AutoencoderKL]:
-    """(model, vae) for the benchmarks: the shipped ldm-shapes with its VAE, or untrained models of the
-    same architecture (the same cost) while no weights are installed."""
-    from ..checkpoints import load_pretrained, shipped_models
-    from ..ldm import LatentDiffusion, LDMConfig
-    from ..vae import AutoencoderKL, VAEConfig
 
-    if "ldm-shapes" in shipped_models():
-        model = load_pretrained("ldm-shapes", kind="ldm")
-        return model, load_pretrained(model.config.vae, kind="vae")
-    return LatentDiffusion(LDMConfig()), AutoencoderKL(VAEConfig.f8c4())
-
-
-def bench_app() -> Img2ImgApp:
-    """The app as `latentlab bench widgets` times it (see `bench_models`)."""
-    return Img2ImgApp(*bench_models())
-
-
-__all__ = ["Img2ImgApp", "comfy_graph", "check_model_and_vae", "DENOISE_VALUES", "bench_models", "bench_app"]
+__all__ = ["Img2ImgApp", "comfy_graph", "DENOISE_VALUES"]

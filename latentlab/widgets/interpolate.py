@@ -7,7 +7,7 @@ two pictures is a path between two noises and two contexts:
 - **noise: slerp** (Shoemake 1985; White 2016 for generative models, `pipeline.slerp`). Gaussian
   noise of n values has a norm of almost exactly √n. The straight line (lerp) between two such noises
   dips to ≈ √(n/2) half-way, a norm that noise never has and the model never saw; slerp walks along
-  the arc and keeps the norm. `norm_figure` measures it; the app's `path` control lets you see it.
+  the arc and keeps the norm. `viz.path_norm_figure` measures it; the app's `path` control lets you see it.
 - **context: lerp.** Prompt encodings are not Gaussian noise, and a straight line between them is the
   usual (and simplest) mix; both prompts must be known words, as any prompt.
 - **classifier-free guidance** is a line too: ε̂ = ε̂_∅ + w·(ε̂_c − ε̂_∅) passes through the unconditional
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 import ipywidgets as W
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from PIL import Image
 
 from ..images import to_uint8
@@ -40,16 +39,14 @@ from ..pipeline import (
     decode,
     empty_latent,
     encode_prompt,
+    interpolate_noise,
     make_generator,
     make_model_sampler,
     sample,
-    slerp,
     text_to_image,
 )
 from ..samplers import Sampler
-from . import App
-from .compression import png
-from .img2img import bench_models, check_model_and_vae
+from .kit import App, LRUCache, course_models, png, resolve_pair
 
 if TYPE_CHECKING:
     from ..ldm import LatentDiffusion
@@ -59,15 +56,6 @@ PATHS = ("slerp", "lerp")
 CFG_SCALES = (1.0, 3.0, 5.0, 7.5, 10.0)
 THUMB = 80              # pixels per frame of the strip
 FRAME_SETTINGS_KEPT = 6  # settings (seeds, prompts, path) whose frames stay in memory
-
-
-def interpolate_noise(a: torch.Tensor, b: torch.Tensor, weight: float, path: str = "slerp") -> torch.Tensor:
-    """The point at `weight` ∈ [0, 1] on the path from noise a (weight 0) to noise b (weight 1)."""
-    if path == "slerp":
-        return slerp(a, b, weight)
-    if path == "lerp":
-        return torch.lerp(a, b, weight)
-    raise ValueError(f"path must be one of {PATHS}, got {path!r}")
 
 
 @torch.no_grad()
@@ -87,34 +75,6 @@ def sample_from_noise(model: LatentDiffusion, sampler: Sampler, noise: torch.Ten
                   uncond_context=uncond_context, generator=generator, noise=noise)
 
 
-def norm_figure(shape: tuple[int, ...], seeds: tuple[int, int] = (0, 1), samples: int = 2000,
-                points: int = 41) -> Figure:
-    """Why slerp: the norm along lerp and slerp between two noises of `shape` (left), and where the
-    midpoints fall among the norms of `samples` fresh noises (right)."""
-    a = torch.randn(shape, generator=make_generator(seeds[0]))
-    b = torch.randn(shape, generator=make_generator(seeds[1]))
-    weights = np.linspace(0.0, 1.0, points)
-    norms = {path: [float(interpolate_noise(a, b, float(w), path).norm()) for w in weights] for path in PATHS}
-    n = math.prod(shape)
-    fresh = torch.randn((samples, n), generator=make_generator(max(seeds) + 1)).norm(dim=1).numpy()  # (samples,)
-
-    fig = Figure(figsize=(10, 3.4))
-    left, right = fig.subplots(1, 2)
-    colours = {"slerp": "tab:blue", "lerp": "tab:red"}
-    for path in PATHS:
-        left.plot(weights, norms[path], color=colours[path], label=f"{path}(a, b, w)")
-    left.axhspan(fresh.min(), fresh.max(), color="grey", alpha=0.25, label=f"range of {samples} fresh noises")
-    left.axhline(math.sqrt(n), color="black", lw=0.8, ls=":", label=f"√n = {math.sqrt(n):.1f}")
-    left.set(title=f"‖noise‖ along the path (n = {n} values)", xlabel="weight w", ylabel="norm")
-    left.legend(frameon=False, fontsize=8)
-    right.hist(fresh, bins=40, color="grey", alpha=0.6, label="fresh noises")
-    for path in PATHS:
-        mid = norms[path][points // 2]
-        right.axvline(mid, color=colours[path], lw=2, label=f"{path} at w = {weights[points // 2]:.2f}: {mid:.1f}")
-    right.set(title="what the model has seen, and the midpoints", xlabel="norm", ylabel="count")
-    right.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 def cfg_sweep(model: LatentDiffusion, vae: AutoencoderKL, prompt: str, seed: int = 0,
@@ -130,26 +90,26 @@ def cfg_sweep(model: LatentDiffusion, vae: AutoencoderKL, prompt: str, seed: int
 class InterpolateApp(App):
     """Frames between (seed a, prompt a) and (seed b, prompt b), the noise on a slerp or lerp path.
 
-    model: a LatentDiffusion; vae: the AutoencoderKL of its latent space. frames: pictures per path
-    (the weight slider moves between them). steps, cfg, sampler: the KSampler's settings.
+    model: a LatentDiffusion or its name/path; vae: the AutoencoderKL of its latent space, a name/path,
+    or None for the one it was trained with. frames: pictures per path (the weight slider moves
+    between them). steps, cfg, sampler: the KSampler's settings.
     """
 
-    def __init__(self, model: LatentDiffusion, vae: AutoencoderKL, seeds: tuple[int, int] = (0, 1),
+    def __init__(self, model="ldm-shapes", vae=None, seeds: tuple[int, int] = (0, 1),
                  prompts: tuple[str, str] = ("a large red circle on a white background",
                                              "a large blue square on a white background"),
                  frames: int = 9, path: str = "slerp", steps: int = SamplingDefaults.steps,
                  cfg: float = SamplingDefaults.cfg, sampler: str = SamplingDefaults.sampler):
         super().__init__()
-        check_model_and_vae(model, vae)
+        self.model, self.vae = resolve_pair(model, vae)
         if frames < 2:
             raise ValueError(f"frames must be at least 2 (the two ends), got {frames}")
         if path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-        self.model, self.vae = model.eval(), vae.eval()
         self.frames, self.steps, self.cfg, self.sampler = frames, steps, cfg, sampler
-        size, f = model.config.image_size, vae.downsample_factor
-        self.latent_shape = tuple(empty_latent(size, size, 1, vae.config.latent_channels, f).shape)  # (1, c, h, w)
-        self._cache: dict[tuple, dict] = {}
+        size, f, c = self.model.config.image_size, self.vae.downsample_factor, self.vae.config.latent_channels
+        self.latent_shape = tuple(empty_latent(size, size, 1, c, f).shape)  # (1, c, h, w)
+        self._cache = LRUCache(FRAME_SETTINGS_KEPT)  # (seeds, prompts, path) → the frames
 
         text = dict(continuous_update=False, layout=W.Layout(width="420px"))
         number = dict(min=0, max=2**31 - 1, layout=W.Layout(width="180px"))
@@ -187,9 +147,10 @@ class InterpolateApp(App):
         "norms", "model_calls"} for the current seeds, prompts and path; cached."""
         c = self.controls
         key = (c["seed_a"].value, c["seed_b"].value, c["prompt_a"].value, c["prompt_b"].value, c["path"].value)
-        if key in self._cache:
-            return self._cache[key]
-        seed_a, seed_b, prompt_a, prompt_b, path = key
+        return self._cache.get(key, lambda: self._sample_frames(*key))
+
+    @torch.no_grad()
+    def _sample_frames(self, seed_a: int, seed_b: int, prompt_a: str, prompt_b: str, path: str) -> dict:
         n = self.frames
         self.status.value = f"⏳ sampling {n} frames together ({self.steps} steps)…"
         device = self.model.device
@@ -214,9 +175,6 @@ class InterpolateApp(App):
                        for im in images],
             "norms": noise.flatten(1).norm(dim=1).tolist(), "model_calls": trajectory.model_calls,
         }
-        self._cache[key] = state
-        while len(self._cache) > FRAME_SETTINGS_KEPT:
-            self._cache.pop(next(iter(self._cache)))
         return state
 
     # --- the update ----------------------------------------------------------------------------------
@@ -256,16 +214,17 @@ class InterpolateApp(App):
             "latent_shape": list(self.latent_shape[1:]),
         }
 
+    @classmethod
+    def for_bench(cls, size: int) -> InterpolateApp:
+        """The shipped models (or untrained twins, same cost); frames are the model's size (`size` does not apply)."""
+        return cls(*course_models())
+
     def bench_step(self, i: int) -> None:
         """A student drags the weight slider one notch (cached: pictures are swapped, no model call)."""
         frame = round(self.controls["weight"].value * (self.frames - 1))
         self.controls["weight"].value = ((frame + 1) % self.frames) / (self.frames - 1)
 
 
-def bench_app() -> InterpolateApp:
-    """The app as `latentlab bench widgets` times it (the models of `img2img.bench_models`)."""
-    return InterpolateApp(*bench_models())
 
-
-__all__ = ["InterpolateApp", "interpolate_noise", "sample_from_noise", "norm_figure", "cfg_sweep", "CFG_SCALES",
-           "PATHS", "bench_app"]
+__all__ = ["InterpolateApp", "interpolate_noise", "sample_from_noise", "cfg_sweep", "CFG_SCALES",
+           "PATHS"]

@@ -9,8 +9,8 @@ value summarises a whole 8×8 patch) — why Stable Diffusion's schedule keeps m
     app = ScheduleApp()
     app.controls["t"].value = 500; app.render()["alpha_bar"]["scaled_linear"]
 
-Without the shipped VAE (`load_pretrained("vae-f8c4")` raising CheckpointError) the app shows
-pixel space alone, with a note.
+Without the VAE (a name that `kit.resolve_model` cannot load, or vae=None) the app shows pixel
+space alone, with a note.
 """
 
 from __future__ import annotations
@@ -21,30 +21,24 @@ import io
 import ipywidgets as W
 import numpy as np
 import torch
-from PIL import Image
 
 from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from ..schedules import BETA_SCHEDULES, NoiseSchedule
-from . import App
-from .compression import square_photo
+from .kit import App, png, resolve_model, square_photo
 
 SIZE = 128  # the photo's side in pixels: a 4×16×16 latent at f = 8, decoded in a blink on a CPU
 
 
-def _load_vae(name: str):
-    """The shipped VAE, or (None, why not)."""
-    from ..checkpoints import CheckpointError, load_pretrained
+def _load_vae(vae):
+    """(the VAE, None) or (None, why not): a missing VAE leaves the app in pixel space, not broken."""
+    from ..checkpoints import CheckpointError
 
+    if vae is None:
+        return None, "no VAE given"
     try:
-        return load_pretrained(name), None
+        return resolve_model(vae, "vae")[1], None
     except CheckpointError as err:
         return None, str(err)
-
-
-def _png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="png", compress_level=1)
-    return buffer.getvalue()
 
 
 class ScheduleApp(App):
@@ -54,11 +48,8 @@ class ScheduleApp(App):
                  vae="vae-f8c4"):
         super().__init__()
         self.schedules = {name: NoiseSchedule.from_name(name) for name in BETA_SCHEDULES}
-        # the VAE: a shipped name, a loaded AutoencoderKL, or None for pixel space only
-        if isinstance(vae, str):
-            self.vae, self.vae_note = _load_vae(vae)
-        else:
-            self.vae, self.vae_note = vae, None if vae is not None else "no VAE given"
+        # the VAE: a shipped name or path, a loaded AutoencoderKL, or None for pixel space only
+        self.vae, self.vae_note = _load_vae(vae)
         self.controls = {
             "t": W.IntSlider(value=t, min=0, max=999, description="t", continuous_update=False),
             "schedule": W.Dropdown(options=list(self.schedules), value=schedule, description="schedule"),
@@ -124,7 +115,7 @@ class ScheduleApp(App):
                 noisy_latent = schedule.q_sample(self.latent, t, self.latent_noise)
                 tiles.append(to_uint8(self.vae.from_latent(noisy_latent))[0])
         gap = np.full((SIZE, 4, 3), 255, np.uint8)
-        self.pictures.value = _png(np.concatenate([p for tile in tiles for p in (tile, gap)][:-1], axis=1))
+        self.pictures.value = png(np.concatenate([p for tile in tiles for p in (tile, gap)][:-1], axis=1))
 
         alpha_bar = {name: float(s.alpha_bar[t]) for name, s in self.schedules.items()}
         snr_db = {name: float(s.snr_db[t]) for name, s in self.schedules.items()}
@@ -135,15 +126,16 @@ class ScheduleApp(App):
                               f"<th>SNR</th></tr>{rows}</table>")
         return {"t": t, "alpha_bar": alpha_bar, "snr_db": snr_db, "latent_view": self.latent is not None}
 
+    @classmethod
+    def for_bench(cls, size: int) -> ScheduleApp:
+        """The shipped VAE when there is one; the photo is always SIZE px (`size` does not apply)."""
+        app = cls()
+        app.render()
+        return app
+
     def bench_step(self, i: int) -> None:
         """A student dragging t."""
         self.controls["t"].value = (137 * (i + 1)) % 1000
 
 
-def bench_app() -> ScheduleApp:
-    app = ScheduleApp()
-    app.render()
-    return app
-
-
-__all__ = ["ScheduleApp", "bench_app"]
+__all__ = ["ScheduleApp"]

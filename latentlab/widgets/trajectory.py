@@ -6,41 +6,36 @@ so it is on screen as soon as the sampler is done; then every step's x_t and x̂
 decoder in ONE batched call, and every frame is stored as PNG bytes. Moving the step slider (or
 pressing ▶) then only swaps stored pictures: no model call, no VAE call.
 
-    app = TrajectoryApp(model, vae)        # model = load_pretrained("ldm-shapes"), vae = its VAE
+    app = TrajectoryApp()                  # "ldm-shapes" and its VAE; or TrajectoryApp(model, vae)
     app.controls["step"].value = 10; app.render()["x_t_norm"]
 
 The plain functions below it are what the lesson and the tests call directly:
 
-    sample_prompt(model, vae, prompt, …)      → Trajectory (Empty Latent → Text Encode → KSampler)
     decode_frames(vae, trajectory)            → the x_t and x̂0 pictures of every step, in one VAE call
     compare_samplers(model, vae, prompt, …)   → {sampler: SamplerResult}: same seed, final picture,
                                                 model calls, seconds
-    trajectory_pca(trajectories)              → (paths, steps, 2): every step's x_t on 2 principal axes
-    pca_figure(paths, labels), norm_figure(trajectory) → matplotlib Figures, drawn once per run
+The lesson's analysis lives with the rest of the package: `pipeline.sample_prompt` (one run, not
+decoded), `viz.trajectory_pca`, `viz.principal_components`, `viz.pca_figure`, `viz.norm_figure`.
 """
 
 from __future__ import annotations
 
 import html
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import ipywidgets as W
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 from .. import pipeline
-from ..checkpoints import load_pretrained, shipped_models
 from ..images import to_uint8
-from ..ldm import LatentDiffusion, LDMConfig
-from ..pipeline import Trajectory
+from ..ldm import LatentDiffusion
+from ..pipeline import Trajectory, sample_prompt
 from ..samplers import SAMPLERS
-from ..vae import AutoencoderKL, VAEConfig
-from . import App
-from .compression import colormap, png
+from ..vae import AutoencoderKL
+from .kit import App, LRUCache, colormap, course_models, png, resolve_pair
 
 DEFAULT_PROMPT = "a large red circle on a blue background, center"  # a caption of the training grammar
 CACHED_RUNS = 6               # sampling runs kept per app: flip back to a recent setting for free
@@ -53,35 +48,6 @@ X_T_COLOUR, PRED_X0_COLOUR = (31, 119, 180), (255, 127, 14)  # matplotlib's tab:
 
 
 # --- one run: sample, then decode every frame at once ------------------------------------------
-
-
-def course_models() -> tuple[LatentDiffusion, AutoencoderKL, bool]:
-    """(model, vae, trained): the shipped `ldm-shapes` and the VAE it was trained in, or untrained
-    models of the same architecture (trained=False) when no weights are installed."""
-    if "ldm-shapes" in shipped_models():
-        model = load_pretrained("ldm-shapes", kind="ldm")
-        return model, load_pretrained(model.config.vae, kind="vae"), True
-    return LatentDiffusion(LDMConfig()).eval(), AutoencoderKL(VAEConfig.f8c4()).eval(), False
-
-
-def sample_prompt(model: LatentDiffusion, vae: AutoencoderKL, prompt: str, seed: int = 0,
-                  sampler: str = pipeline.SamplingDefaults.sampler, steps: int = pipeline.SamplingDefaults.steps,
-                  cfg: float = pipeline.SamplingDefaults.cfg) -> Trajectory:
-    """Text-to-image up to the final latent, without decoding: Empty Latent Image → CLIP Text Encode
-    → KSampler, exactly as `pipeline.text_to_image` does it. → the run's Trajectory (batch of 1).
-
-    The VAE only fixes the latent's shape (c channels, the model's image size / f). An unknown word
-    raises ValueError naming the closest words the model knows."""
-    c = vae.config.latent_channels
-    if c != model.unet.config.in_channels:
-        raise ValueError(f"the VAE makes {c}-channel latents but the UNet reads {model.unet.config.in_channels}: "
-                         f"use the VAE the model was trained with ({model.config.vae})")
-    size = model.config.image_size
-    latent = pipeline.empty_latent(size, size, 1, c, vae.downsample_factor).to(model.device)  # (1, c, h, w)
-    context = pipeline.encode_prompt(model, prompt)  # (1, L, D)
-    uncond = pipeline.encode_prompt(model, "") if cfg != 1 else None  # CFG's unconditional context
-    return pipeline.sample(model, pipeline.make_model_sampler(model, sampler), initial_latent=latent, steps=steps,
-                           cfg=cfg, context=context, uncond_context=uncond, generator=pipeline.make_generator(seed))
 
 
 @torch.no_grad()
@@ -178,90 +144,6 @@ def compare_samplers(model: LatentDiffusion, vae: AutoencoderKL, prompt: str, se
             for (name, trajectory), picture in zip(trajectories.items(), pictures)}
 
 
-def trajectory_points(trajectories: list[Trajectory], what: str = "x_t") -> torch.Tensor:
-    """The latents of every step of every path, flattened: (paths, steps, D) with D = c·h·w.
-
-    Each trajectory adds one path per picture of its batch; all must have the same steps and shape."""
-    if not trajectories:
-        raise ValueError("trajectory_points needs at least one trajectory")
-    stacks = [trajectory.stacked(what) for trajectory in trajectories]  # (steps, b, c, h, w) each
-    shapes = {tuple(stack.shape[:1]) + tuple(stack.shape[2:]) for stack in stacks}
-    if len(shapes) > 1:
-        raise ValueError(f"the trajectories differ in steps or latent shape: {sorted(shapes)}; sample them "
-                         "with the same steps and image size")
-    return torch.cat([stack.transpose(0, 1).flatten(2) for stack in stacks]).float()  # (paths, steps, D)
-
-
-def principal_components(points: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """PCA of points (N, D): their mean (D,), the first k principal axes as orthonormal rows (k, D),
-    and the fraction of the variance along each axis (k,).
-
-    The axes are the right singular vectors of the centred points (Pearson 1901 via the SVD). An
-    axis' sign is arbitrary; each is flipped so that its largest entry is positive (a fixed choice,
-    so two runs draw the same picture)."""
-    if points.ndim != 2 or points.shape[0] < 2:
-        raise ValueError(f"principal_components expects at least 2 points as (N, D), got {tuple(points.shape)}")
-    N, D = points.shape
-    if not 1 <= k <= min(N, D):
-        raise ValueError(f"k must be between 1 and min(N, D) = {min(N, D)}, got {k}")
-    mean = points.double().mean(0)
-    _, singular_values, Vh = torch.linalg.svd(points.double() - mean, full_matrices=False)  # Vh: (min(N, D), D)
-    axes = Vh[:k]
-    largest = axes.gather(1, axes.abs().argmax(1, keepdim=True))  # (k, 1)
-    axes = axes * torch.where(largest < 0, -1.0, 1.0)
-    variance = singular_values**2
-    return mean.float(), axes.float(), (variance[:k] / variance.sum()).float()
-
-
-def trajectory_pca(trajectories: list[Trajectory], what: str = "x_t") -> torch.Tensor:
-    """Every step's x_t (or x̂0) of every path, projected on the first 2 principal axes of all of them.
-
-    → (paths, steps, 2), centred: the mean over all paths and steps is 0."""
-    points = trajectory_points(trajectories, what)  # (P, steps, D)
-    P, steps, D = points.shape
-    mean, axes, _ = principal_components(points.reshape(P * steps, D), k=2)
-    return ((points.reshape(P * steps, D) - mean) @ axes.T).reshape(P, steps, 2)
-
-
-def norm_figure(trajectory: Trajectory, expected: torch.Tensor | None = None, figsize=(6.5, 3.2)) -> Figure:
-    """‖x_t‖ and ‖x̂0‖ of the first picture at each step, with √N (the norm of pure noise) and the final
-    latent's norm as lines; `expected` (steps,), a prediction of ‖x_t‖, is drawn over them if given."""
-    x_t = torch.stack([x[0] for x in trajectory.x_t]).flatten(1)  # (steps, N)
-    pred_x0 = torch.stack([x[0] for x in trajectory.pred_x0]).flatten(1)  # (steps, N)
-    steps = range(1, len(trajectory) + 1)
-    fig = Figure(figsize=figsize)
-    ax = fig.subplots()
-    ax.plot(steps, x_t.norm(dim=1), "o-", ms=3, color="tab:blue", label="‖x_t‖ (the model's input)")
-    ax.plot(steps, pred_x0.norm(dim=1), "s-", ms=3, color="tab:orange", label="‖x̂0‖ (its guess)")
-    if expected is not None:
-        ax.plot(steps, expected, "--", color="tab:green", lw=2, label="your prediction of ‖x_t‖")
-    ax.axhline(x_t.shape[1] ** 0.5, color="grey", ls="--", lw=1, label="√N: pure noise")
-    ax.axhline(float(trajectory.sample[0].norm()), color="black", ls=":", lw=1, label="‖final latent‖")
-    ax.set(xlabel="step", ylabel="norm", ylim=(0, None))
-    ax.legend(frameon=False, fontsize=8, loc="best")
-    fig.tight_layout()
-    return fig
-
-
-def pca_figure(paths: torch.Tensor, labels: list[str], explained: torch.Tensor | None = None,
-               figsize=(5.5, 4.5)) -> Figure:
-    """Paths (P, steps, 2) as lines: ○ at the first step (noise), ★ at the last; one colour per label."""
-    fig = Figure(figsize=figsize)
-    ax = fig.subplots()
-    for path, label in zip(paths.numpy(), labels):
-        line, = ax.plot(path[:, 0], path[:, 1], lw=1.2, marker=".", ms=3, label=label)
-        ax.plot(*path[0], "o", color=line.get_color(), mfc="white", ms=7)
-        ax.plot(*path[-1], "*", color=line.get_color(), ms=12)
-    names = ["PC 1", "PC 2"] if explained is None else [f"PC {i + 1} ({100 * float(e):.0f} % of the variance)"
-                                                        for i, e in enumerate(explained[:2])]
-    ax.set(xlabel=names[0], ylabel=names[1], title="x_t of every step, projected (○ noise → ★ picture)")
-    ax.axhline(0, color="grey", lw=0.6, ls=":")
-    ax.axvline(0, color="grey", lw=0.6, ls=":")
-    ax.legend(frameon=False, fontsize=8, loc="best")
-    fig.tight_layout()
-    return fig
-
-
 # --- the player ----------------------------------------------------------------------------------
 
 
@@ -269,15 +151,16 @@ class TrajectoryApp(App):
     """Prompt, seed, sampler, steps and CFG in; x_t and x̂0 decoded at every step, the latent's
     channels and its norm over the steps out. Scrubbing only swaps cached PNGs.
 
-    model: a LatentDiffusion; vae: the AutoencoderKL of its latent space."""
+    model: a LatentDiffusion or its name/path; vae: the AutoencoderKL of its latent space, a name/path,
+    or None for the one it was trained with (`kit.resolve_pair`)."""
 
-    def __init__(self, model: LatentDiffusion, vae: AutoencoderKL, prompt: str = DEFAULT_PROMPT, seed: int = 0,
+    def __init__(self, model="ldm-shapes", vae=None, prompt: str = DEFAULT_PROMPT, seed: int = 0,
                  sampler: str = pipeline.SamplingDefaults.sampler, steps: int = pipeline.SamplingDefaults.steps,
                  cfg: float = pipeline.SamplingDefaults.cfg, max_steps: int = 50):
         super().__init__()
-        self.model, self.vae = model.eval(), vae.eval()
+        self.model, self.vae = resolve_pair(model, vae)
         self.sampling_runs = 0  # how many times the model sampled: a scrub must not add to it
-        self._runs: OrderedDict[tuple, dict] = OrderedDict()
+        self._runs = LRUCache(CACHED_RUNS)  # (token ids, seed, sampler, steps, cfg) → frames as PNGs
 
         self.controls = {
             "prompt": W.Text(value=prompt, description="prompt", continuous_update=False,
@@ -318,7 +201,7 @@ class TrajectoryApp(App):
         self.observe_all()
 
     def _ipython_display_(self):
-        if not self._runs:  # the first look shows pictures, not empty frames
+        if not len(self._runs):  # the first look shows pictures, not empty frames
             self.safe_render()
         super()._ipython_display_()
 
@@ -331,17 +214,12 @@ class TrajectoryApp(App):
         steps, cfg = int(c["steps"].value), float(c["cfg"].value)
         ids = tuple(self.model.tokenizer(prompt)[0].tolist())  # unknown words raise here, before sampling
         key = (ids, seed, sampler, steps, cfg)  # "A red circle." and "a red circle" share a run
-        if key not in self._runs:
-            self._runs[key] = self._sample_and_decode(prompt, seed, sampler, steps, cfg)
-            self.sampling_runs += 1
-            if len(self._runs) > CACHED_RUNS:
-                self._runs.popitem(last=False)
-        self._runs.move_to_end(key)
-        return self._runs[key]
+        return self._runs.get(key, lambda: self._sample_and_decode(prompt, seed, sampler, steps, cfg))
 
     def _sample_and_decode(self, prompt: str, seed: int, sampler: str, steps: int, cfg: float) -> dict:
         start = time.perf_counter()
         trajectory = sample_prompt(self.model, self.vae, prompt, seed, sampler, steps, cfg)
+        self.sampling_runs += 1
         # The final picture first, alone (1/(2·steps) of the frames' decode): it is on screen while
         # the frames decode, so a new setting shows its picture as soon as the sampler is done.
         device = next(self.vae.parameters()).device
@@ -412,6 +290,14 @@ class TrajectoryApp(App):
                 "decode_ms": 1000 * run["decode_seconds"],
                 "frames": len(run["x_t_png"]), "sampling_runs": self.sampling_runs}
 
+    @classmethod
+    def for_bench(cls, size: int) -> TrajectoryApp:
+        """The shipped models (or untrained twins, same cost), one 20-step run sampled and decoded;
+        bench_step then scrubs the cached frames. The pictures are the model's size (`size` does not apply)."""
+        app = cls(*course_models())
+        app.render()
+        return app
+
     def bench_step(self, i: int) -> None:
         """A student scrubbing the step slider (the run is cached: pictures are swapped, nothing sampled)."""
         slider = self.controls["step"]
@@ -427,11 +313,12 @@ class SamplerComparisonApp(App):
     """Every sampler from the same seed: the final pictures, model calls, seconds, and how far each
     picture is from the first sampler's (mean |difference| in 0–255 levels)."""
 
-    def __init__(self, model: LatentDiffusion, vae: AutoencoderKL, prompt: str = DEFAULT_PROMPT, seed: int = 0,
+    def __init__(self, model="ldm-shapes", vae=None, prompt: str = DEFAULT_PROMPT, seed: int = 0,
                  steps: int = pipeline.SamplingDefaults.steps, cfg: float = pipeline.SamplingDefaults.cfg,
                  samplers: tuple[str, ...] = COMPARED):
         super().__init__()
-        self.model, self.vae, self.samplers = model.eval(), vae.eval(), tuple(samplers)
+        self.model, self.vae = resolve_pair(model, vae)
+        self.samplers = tuple(samplers)
         self._cache: tuple | None = None  # (key, results): the last comparison only
         self.controls = {
             "prompt": W.Text(value=prompt, description="prompt", continuous_update=False,
@@ -480,16 +367,6 @@ class SamplerComparisonApp(App):
                 "steps": steps, "cfg": cfg}
 
 
-def bench_app() -> TrajectoryApp:
-    """The player as `latentlab bench widgets` times it: the shipped models (or untrained twins,
-    same cost), one 20-step run sampled and decoded; bench_step then scrubs the cached frames."""
-    model, vae, _ = course_models()
-    app = TrajectoryApp(model, vae)
-    app.render()
-    return app
 
-
-__all__ = ["TrajectoryApp", "SamplerComparisonApp", "SamplerResult", "course_models", "sample_prompt",
-           "decode_frames", "channel_strip", "norm_plot", "compare_samplers", "trajectory_points",
-           "principal_components", "trajectory_pca", "norm_figure", "pca_figure", "bench_app", "DEFAULT_PROMPT",
-           "COMPARED"]
+__all__ = ["TrajectoryApp", "SamplerComparisonApp", "SamplerResult", "decode_frames", "channel_strip", "norm_plot",
+           "compare_samplers", "DEFAULT_PROMPT", "COMPARED"]

@@ -17,7 +17,6 @@ Drawing: points are rasterised into a small numpy image per panel and shown as o
 from __future__ import annotations
 
 import html
-import io
 
 import ipywidgets as W
 import numpy as np
@@ -28,7 +27,7 @@ from ..pipeline import Trajectory, sample
 from ..samplers import SAMPLERS, make_sampler
 from ..samplers.exact import GaussianMixture
 from ..schedules import NoiseSchedule
-from . import App
+from .kit import App, png
 
 PANEL = 180          # pixels per panel side: four panels fit a laptop screen side by side
 LIMIT = 3.5          # the panels show [−LIMIT, LIMIT]²: N(0, I) noise and the blobs (radius 2) fit
@@ -152,14 +151,19 @@ class Trajectory2DApp(App):
             panels.append(np.array(panel))
         gap = np.full((PANEL, 4, 3), 255, np.uint8)
         strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
-        buffer = io.BytesIO()
-        Image.fromarray(strip).save(buffer, format="png", compress_level=1)  # speed over bytes
-        self.image.value = buffer.getvalue()
+        self.image.value = png(strip)
         first = next(iter(self.trajectories.values()))
         t = first.timesteps[k] if k < steps else None
         return {"step": k, "t": t, "show": show,
                 "model_calls": {name: traj.model_calls for name, traj in self.trajectories.items()},
                 "final_weights": self.weights}
+
+    @classmethod
+    def for_bench(cls, size: int) -> Trajectory2DApp:
+        """The default app, its trajectories computed (no photo: `size` does not apply)."""
+        app = cls()
+        app.render()
+        return app
 
     def bench_step(self, i: int) -> None:
         """A student dragging the step slider (or Play running): one redraw, no sampling."""
@@ -167,10 +171,4 @@ class Trajectory2DApp(App):
         self.controls["step"].value = (i * 3) % (steps + 1)
 
 
-def bench_app() -> Trajectory2DApp:
-    app = Trajectory2DApp()
-    app.render()
-    return app
-
-
-__all__ = ["Trajectory2DApp", "rasterise", "bench_app"]
+__all__ = ["Trajectory2DApp", "rasterise"]

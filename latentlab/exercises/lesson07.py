@@ -1,0 +1,138 @@
+"""Lesson 07 — why latent? What the same UNet costs in pixel and in latent space, and what explains the
+gaps between the positions ratio, the counted FLOP ratio and the measured speed-up.
+
+The second exercise's right letters follow from counting, not from timing: the FLOP ratio exceeds the
+positions ratio because self-attention's cost grows with the square of the positions (true of the
+course's UNet at every picture size, a test counts it), and the question about the measured speed-up
+asks what a time ratio measures besides the FLOPs, whose answer is the same on every machine and at
+every size. The student's own measurement is shown beside the answer, never used to grade it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from .core import CheckResult, Mistake, check_written, random_int, report
+
+
+def _cost_ratio_inputs(generator: torch.Generator) -> dict:
+    """A picture whose sides (multiples of 64) differ, and an f8c4 or f16c16 latent of it."""
+    H = 64 * random_int(generator, 1, 9)
+    W = 64 * random_int(generator, 1, 9)
+    W = W + 64 if W == H else W  # H ≠ W: a formula that uses one side twice cannot pass
+    f, c = [(8, 4), (16, 16)][random_int(generator, 0, 2)]  # c ≠ 3: channels visible
+    return dict(pixel_shape=(3, H, W), latent_shape=(c, H // f, W // f))
+
+
+def cost_ratios_reference(pixel_shape: tuple[int, int, int], latent_shape: tuple[int, int, int]) -> tuple[float, float]:
+    """(how many times cheaper the convolutions are, how many times cheaper self-attention is) when
+    the same UNet runs on `latent_shape` (c, h, w) instead of `pixel_shape` (3, H, W).
+
+    Inside the UNet every level has the same channels in both spaces: only the first and last
+    convolution see c. So a convolution's cost follows the positions, H·W; self-attention compares
+    every position with every other one, so its cost follows (H·W)²."""
+    positions = (pixel_shape[1] * pixel_shape[2]) / (latent_shape[1] * latent_shape[2])
+    return positions, positions ** 2
+
+
+COST_RATIO_MISTAKES = [
+    Mistake("the channels counted", "the UNet's inner channels (64, 128, …) are the same in every space; the "
+            "latent's c only changes the first and last convolution. Compare positions H·W, not values c·H·W.",
+            lambda pixel_shape, latent_shape: (math.prod(pixel_shape) / math.prod(latent_shape),
+                                               (math.prod(pixel_shape) / math.prod(latent_shape)) ** 2)),
+    Mistake("attention as cheap as a convolution", "a convolution looks at 9 neighbours per position: cost ∝ H·W. "
+            "Self-attention compares every position with every other: (H·W)² pairs.",
+            lambda pixel_shape, latent_shape: ((pixel_shape[1] * pixel_shape[2]) / (latent_shape[1] * latent_shape[2]),) * 2),
+    Mistake("only one side of the picture", "the picture shrinks f times in height *and* in width: f² fewer positions.",
+            lambda pixel_shape, latent_shape: (pixel_shape[1] / latent_shape[1], (pixel_shape[1] / latent_shape[1]) ** 2)),
+    Mistake("upside down", "how many times *cheaper* the latent is: pixel cost / latent cost, a number above 1.",
+            lambda pixel_shape, latent_shape: ((latent_shape[1] * latent_shape[2]) / (pixel_shape[1] * pixel_shape[2]),
+                                               ((latent_shape[1] * latent_shape[2]) / (pixel_shape[1] * pixel_shape[2])) ** 2)),
+]
+
+
+def check_cost_ratios(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: cost_ratios(pixel_shape, latent_shape) → (convolution ratio, attention ratio)."""
+    return check_written(student_fn, cost_ratios_reference, _cost_ratio_inputs, COST_RATIO_MISTAKES,
+                         name="cost_ratios", atol=1e-6, rtol=1e-6, **kwargs)
+
+
+# Exercise 2, part 1: why the counted FLOP ratio differs from the positions ratio.
+FLOP_GAP_CHOICES = {
+    "A": "self-attention: its cost grows with the square of the positions",
+    "B": "the channels: the latent has more channels than a picture",
+    "C": "nothing: the FLOPs shrink exactly with the positions",
+}
+FLOP_GAP_ANSWER = "A"
+# Part 2: why the measured speed-up differs from the FLOP ratio, and moves with the machine and the
+# size while the FLOP ratio does not. (Which way it moves on *this* machine is shown, not graded.)
+TIME_GAP_CHOICES = {
+    "A": "measurement noise: with enough repeats the speed-up would settle on the FLOP ratio",
+    "B": "the hardware: a time ratio also measures how well each tensor size suits this machine (small tensors "
+         "leave cores idle and pay fixed costs per layer, big ones spill out of the caches) and how busy it is; "
+         "the FLOP ratio, counted from the shapes, is the same everywhere",
+    "C": "the FLOP counter misses operations: the time ratio is the true cost ratio and the FLOPs an estimate",
+}
+TIME_GAP_ANSWER = "B"
+
+
+def _measured(bench: dict, space: str, pixel: str) -> dict:
+    """The student's positions ratio, FLOP ratio and speed-up between the `pixel` and `space` rows."""
+    rows = {row["space"]: row for row in bench["rows"]}
+    pixel_row, latent_row = rows[pixel], rows[space]
+    pixel_positions = pixel_row["latent_shape"][1] * pixel_row["latent_shape"][2]
+    latent_positions = latent_row["latent_shape"][1] * latent_row["latent_shape"][2]
+    return {"positions": pixel_positions / latent_positions, "flop_ratio": pixel_row["gflops"] / latent_row["gflops"],
+            "speedup": pixel_row["ms"] / latent_row["ms"]}
+
+
+def _this_machine(n: dict) -> str:
+    """Which way the time gap went here: an observation for the student, not part of the grade."""
+    if n["speedup"] < n["flop_ratio"] / 1.25:
+        return "here the speed-up fell below the FLOP ratio: the latent's small tensors left the cores idle"
+    if n["speedup"] > 1.25 * n["flop_ratio"]:
+        return "here the speed-up rose above the FLOP ratio: pixel space's big tensors spilled out of the caches"
+    return "here the two effects about cancelled out: the speed-up is near the FLOP ratio"
+
+
+def check_why_latent_gaps(flop_answer, time_answer, bench: dict | None = None, space: str = "f8c4",
+                          quiet: bool = False, pixel: str = "pixel") -> CheckResult:
+    """Exercise: say why the FLOP ratio differs from the positions ratio (FLOP_GAP_CHOICES) and why the
+    measured speed-up differs from the FLOP ratio (TIME_GAP_CHOICES). `bench`, a `bench_why_latent`
+    result, only supplies the numbers shown beside the verdict: the right letters do not depend on it."""
+    name = "why the gaps"
+    if flop_answer is None or time_answer is None:
+        return report(f"❌ {name}: not answered yet — set both answers to a letter.", False, None, quiet)
+    numbers = ""
+    if bench is not None:
+        try:
+            n = _measured(bench, space, pixel)
+        except (TypeError, KeyError, IndexError, ZeroDivisionError):
+            return report(f"❌ {name}: pass the benchmark's result (with a {pixel!r} and a {space!r} row) as `bench`.",
+                          False, None, quiet)
+        numbers = (f"Your measurement: {n['positions']:.0f}× fewer positions, {n['flop_ratio']:.0f}× fewer FLOPs, "
+                   f"{n['speedup']:.0f}× faster; {_this_machine(n)}. ")
+    flop_answer, time_answer = str(flop_answer).strip().upper(), str(time_answer).strip().upper()
+    for answer, choices in ((flop_answer, FLOP_GAP_CHOICES), (time_answer, TIME_GAP_CHOICES)):
+        if answer not in choices:
+            return report(f"❌ {name}: answer with one of the letters {', '.join(choices)} (got {answer!r}).",
+                          False, None, quiet)
+    if flop_answer != FLOP_GAP_ANSWER:
+        return report(f"❌ {name}: {numbers}Compare the positions ratio with the FLOP ratio: which layer's cost does "
+                      "not follow the positions? Hint: count the operations of QKᵀ for N positions.",
+                      False, "flop gap", quiet)
+    if time_answer != TIME_GAP_ANSWER:
+        return report(f"❌ {name}: the FLOPs part is right. {numbers}For the time: the FLOP count is the same on "
+                      "every machine, the time ratio is not — what else does a stopwatch measure? Hint: run the "
+                      "benchmark at another SIZE, or on a GPU, and watch which number moves.", False, "time gap", quiet)
+    return report(f"✅ {name}: {numbers}FLOPs: {FLOP_GAP_CHOICES[flop_answer]}; time: {TIME_GAP_CHOICES[time_answer]}.",
+                  True, None, quiet)
+
+
+CHECKERS = [(check_cost_ratios, cost_ratios_reference, COST_RATIO_MISTAKES)]
+# Checkers that grade letters, not a function: the standard tests cannot drive them, their own tests
+# (tests/test_exercises_lesson07.py) do.
+OTHER_CHECKERS = [check_why_latent_gaps]
