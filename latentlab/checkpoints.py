@@ -147,10 +147,19 @@ def _existing(path) -> Path:
     return path
 
 
-def load_state_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Copy `tensors` into `model`, raising one error that lists every missing, extra or misshapen
-    tensor, or names the tensors holding NaN/inf (the weights of a training run that diverged)."""
-    expected = model.state_dict()
+def _build_vae(config: VAEConfig, tensors: dict[str, torch.Tensor], source: str) -> AutoencoderKL:
+    """The VAE with `tensors` loaded, checked first against a skeleton on the meta device (no memory):
+    a file whose config claims a huge model is refused instead of allocating gigabytes."""
+    with torch.device("meta"):
+        skeleton = AutoencoderKL(config).state_dict()
+    _check_fits(skeleton, tensors, source)
+    vae = AutoencoderKL(config)
+    load_state_into(vae, tensors, source)
+    return vae
+
+
+def _check_fits(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor], source: str) -> None:
+    """One CheckpointError listing every missing, extra or misshapen tensor."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     misshapen = [f"{k}: file {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -162,6 +171,13 @@ def load_state_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], so
                 shown = ", ".join(items[:5]) + (f" … (+{len(items) - 5} more)" if len(items) > 5 else "")
                 lines.append(f"  {title}: {shown}")
         raise CheckpointError("\n".join(lines))
+
+
+def load_state_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Copy `tensors` into `model`, raising one error that lists every missing, extra or misshapen
+    tensor, or names the tensors holding NaN/inf (the weights of a training run that diverged)."""
+    expected = model.state_dict()
+    _check_fits(expected, tensors, source)
     broken = [f"{k} ({int((~torch.isfinite(t)).sum())} of {t.numel()} values)" for k, t in tensors.items()
               if t.is_floating_point() and not torch.isfinite(t).all()]
     if broken:
@@ -189,8 +205,7 @@ def load_vae(path, config: VAEConfig | None = None) -> AutoencoderKL:
             diff = {k: (getattr(theirs, k), getattr(ours, k)) for k in dataclasses.asdict(ours)
                     if getattr(theirs, k) != getattr(ours, k)}
             raise CheckpointError(f"{path} has another VAE config; differing fields (file, expected): {diff}")
-    vae = AutoencoderKL(file_config)
-    load_state_into(vae, tensors, str(path))
+    vae = _build_vae(file_config, tensors, str(path))
     vae.metrics = meta["metrics"]
     return vae.float().eval()
 
@@ -325,9 +340,16 @@ def load_diffusers_vae(source, config: VAEConfig | None = None) -> AutoencoderKL
         state, where = source, "the given state dict"
     else:
         path = Path(source)
+        if not path.exists():
+            raise CheckpointError(f"no file or folder at {path}; expected a diffusers VAE folder or its "
+                                  "diffusion_pytorch_model.safetensors (only .safetensors files are loaded)")
         if path.is_dir():
             if (path / "config.json").is_file():
                 settings = read_diffusers_vae_config(path / "config.json")
+            if not (path / "diffusion_pytorch_model.safetensors").is_file() and any(path.glob("*.bin")):
+                raise CheckpointError(f"{path} holds only pickled weights (.bin), which can run code when loaded: "
+                                      "latentlab reads diffusion_pytorch_model.safetensors only (diffusers' "
+                                      "save_pretrained writes it)")
             path = path / "diffusion_pytorch_model.safetensors"
         if path.suffix != ".safetensors":
             raise CheckpointError(f"{path}: only .safetensors files are loaded (pickled .bin/.ckpt files can run code)")
@@ -344,8 +366,7 @@ def load_diffusers_vae(source, config: VAEConfig | None = None) -> AutoencoderKL
             if isinstance(err, CheckpointError):
                 raise
             raise CheckpointError(f"{where}: {err}") from err
-    vae = AutoencoderKL(config)
-    load_state_into(vae, convert_diffusers_vae_state(state), where)
+    vae = _build_vae(config, convert_diffusers_vae_state(state), where)
     return vae.float().eval()
 
 

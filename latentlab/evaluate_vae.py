@@ -72,6 +72,28 @@ def reconstruct(vae: AutoencoderKL, x: torch.Tensor) -> torch.Tensor:
     return vae.decode(vae.encode(x.to(device)).mode()).cpu()
 
 
+def _measure_one(vae: AutoencoderKL, picture, max_side: int | None) -> dict:
+    """One picture's row: the VAE's PSNR/SSIM and, on the same pixels, bicubic at equal values and
+    JPEG at equal bytes."""
+    f = vae.downsample_factor
+    x = to_tensor(picture, multiple=f, fit="crop", max_side=max_side)  # (1, 3, H, W)
+    original = to_uint8(x)[0]  # (H, W, 3): the pixels every method is judged against
+    reconstruction = to_uint8(reconstruct(vae, x))[0]
+    H, W = original.shape[:2]
+    figures = metrics.compression_figures((H, W), (vae.config.latent_channels, H // f, W // f))
+    bicubic = metrics.bicubic_equal_values(original, figures.latent_values)
+    jpeg = metrics.jpeg_at_bytes(original, figures.latent_bytes["fp16"])
+    return {
+        "size": [H, W],
+        "psnr": metrics.psnr(original, reconstruction), "ssim": metrics.ssim(original, reconstruction),
+        "latent_bpp_fp16": figures.latent_bpp["fp16"],
+        "bicubic_psnr": bicubic.psnr, "bicubic_ssim": bicubic.ssim, "bicubic_values": bicubic.values,
+        "latent_values": figures.latent_values,
+        "jpeg_psnr": jpeg.psnr, "jpeg_ssim": jpeg.ssim, "jpeg_bpp": jpeg.bpp, "jpeg_quality": jpeg.quality,
+        "jpeg_within_budget": jpeg.within_budget,
+    }
+
+
 def evaluate_vae(vae, folder, name: str | None = None, progress: bool = True,
                  max_side: int | None = MAX_SIDE) -> dict:
     """Mean PSNR (dB) and SSIM of `vae` over the images in `folder`, with baselines.
@@ -88,7 +110,6 @@ def evaluate_vae(vae, folder, name: str | None = None, progress: bool = True,
     model_name, vae = resolve_vae(vae)
     name = name or model_name
     vae = vae.eval()
-    f = vae.downsample_factor
     files = image_files(folder)
     if not files:
         raise ValueError(f"no image files in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -100,23 +121,7 @@ def evaluate_vae(vae, folder, name: str | None = None, progress: bool = True,
         except (ValueError, OSError) as err:
             warnings.warn(f"skipped {path.name}: {err}", stacklevel=2)
             continue
-        x = to_tensor(picture, multiple=f, fit="crop", max_side=max_side)  # (1, 3, H, W)
-        original = to_uint8(x)[0]  # (H, W, 3): the pixels every method is judged against
-        reconstruction = to_uint8(reconstruct(vae, x))[0]
-        H, W = original.shape[:2]
-        latent_shape = (vae.config.latent_channels, H // f, W // f)
-        figures = metrics.compression_figures((H, W), latent_shape)
-        bicubic = metrics.bicubic_equal_values(original, figures.latent_values)
-        jpeg = metrics.jpeg_at_bytes(original, figures.latent_bytes["fp16"])
-        rows.append({
-            "file": path.name, "size": [H, W],
-            "psnr": metrics.psnr(original, reconstruction), "ssim": metrics.ssim(original, reconstruction),
-            "latent_bpp_fp16": figures.latent_bpp["fp16"],
-            "bicubic_psnr": bicubic.psnr, "bicubic_ssim": bicubic.ssim, "bicubic_values": bicubic.values,
-            "latent_values": figures.latent_values,
-            "jpeg_psnr": jpeg.psnr, "jpeg_ssim": jpeg.ssim, "jpeg_bpp": jpeg.bpp, "jpeg_quality": jpeg.quality,
-            "jpeg_within_budget": jpeg.within_budget,
-        })
+        rows.append({"file": path.name, **_measure_one(vae, picture, max_side)})
     if not rows:
         raise ValueError(f"none of the {len(files)} file(s) in {folder} could be read as an image")
 

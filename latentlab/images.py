@@ -62,25 +62,18 @@ def load_image(picture) -> Image.Image:
     - greyscale (L, 1-bit, 16-bit 'I;16'/'I') is replicated to 3 channels, 16-bit scaled to 8;
     - palette images are expanded; RGBA/LA are composited over white (alpha would otherwise be lost
       silently: transparent pixels often hold garbage colours);
-    - float arrays are taken as [0, 1], uint16 arrays as [0, 65535].
+    - float arrays are taken as [0, 1], uint16 arrays as [0, 65535], other integers clipped to [0, 255];
+      complex, text or object arrays, NaN and a side of 0 pixels are refused (ValueError).
     """
     if isinstance(picture, (str, Path)):
         path = Path(picture)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; expected an image file (PNG, JPEG, ...)")
         if not path.is_file():
             raise FileNotFoundError(f"no image file at {path}")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                return load_image(im)
-        except UnidentifiedImageError as err:
-            raise ValueError(f"{path} is not an image file PIL can read (expected PNG, JPEG, TIFF, BMP, ...)") from err
-    if isinstance(picture, (bytes, bytearray)):
-        try:
-            with Image.open(io.BytesIO(picture)) as im:
-                im.load()
-                return load_image(im)
-        except UnidentifiedImageError as err:
-            raise ValueError("these bytes are not an image file PIL can read (expected PNG, JPEG, ...)") from err
+        return _open(path, str(path))
+    if isinstance(picture, (bytes, bytearray, memoryview)):
+        return _open(io.BytesIO(picture), "these bytes")
     if isinstance(picture, np.ndarray):
         return load_image(_array_to_pil(picture))
     if not isinstance(picture, Image.Image):
@@ -103,11 +96,33 @@ def load_image(picture) -> Image.Image:
     return im.convert("RGB")
 
 
+def _open(source, what: str) -> Image.Image:
+    """An image file (a path or a file object) → RGB, its size checked from the header before any
+    pixel is decoded: a 20000×20000 PNG of a few bytes (a "decompression bomb") is refused at once."""
+    try:
+        with warnings.catch_warnings():  # PIL's bomb warning: our own, lower limit speaks instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(source)
+        with im:
+            _check_size(im.width, im.height)
+            im.load()
+            return load_image(im)
+    except UnidentifiedImageError as err:
+        raise ValueError(f"{what} is not an image file PIL can read (expected PNG, JPEG, TIFF, BMP, ...)") from err
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{what}: {err}; resize it first") from err
+    except OSError as err:  # PIL's "image file is truncated" and friends: name the file
+        raise ValueError(f"{what} could not be decoded as an image (truncated or corrupt?): {err}") from err
+
+
 def _array_to_pil(array: np.ndarray) -> Image.Image:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
         raise ValueError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise ValueError(f"an image array holds real numbers (uint8 0–255, uint16, or floats in [0, 1]), "
+                         f"got dtype {array.dtype}")
     if array.dtype == np.uint16:
         array = (array.astype(np.float64) / 65535.0 * 255.0 + 0.5).astype(np.uint8)
     elif np.issubdtype(array.dtype, np.floating):
@@ -140,6 +155,8 @@ def to_tensor(picture, multiple: int = 8, fit: str = "crop", max_side: int | Non
     """
     if fit not in ("crop", "pad"):
         raise ValueError(f"fit must be 'crop' or 'pad', got {fit!r}")
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple must be a positive integer (the VAE's f, e.g. 8), got {multiple!r}")
     im = load_image(picture)
     if max_side is not None and max(im.size) > max_side:
         scale = max_side / max(im.size)
@@ -180,7 +197,13 @@ def to_pil(x: torch.Tensor) -> Image.Image | list[Image.Image]:
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [-1, 1] → (B, H, W, 3) uint8, rounding as PNG would store it."""
+    """(B, 3, H, W) in [-1, 1] → (B, H, W, 3) uint8, rounding as PNG would store it.
+
+    NaN has no colour (casting it would give black or garbage): a tensor holding NaN is refused."""
+    if not x.is_floating_point():
+        raise TypeError(f"expected a float tensor in [-1, 1], got {x.dtype}; a uint8 picture is already pixels")
+    if torch.isnan(x).any():
+        raise ValueError(f"the picture holds {int(torch.isnan(x).sum())} NaN value(s); it cannot be shown or saved")
     x = ((x.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round()
     return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
 

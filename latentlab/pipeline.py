@@ -32,6 +32,7 @@ fraction of the noise schedule that is re-done, and `steps` is always the number
 from __future__ import annotations
 
 import math
+import operator
 import time
 import warnings
 from collections.abc import Callable
@@ -82,8 +83,9 @@ class Trajectory:
 def start_timesteps(sampler: Sampler, steps: int, denoise: float) -> torch.Tensor:
     """Set the sampler up for `steps` steps at strength `denoise` (ComfyUI's KSampler rule) and
     return the timesteps to run: the last `steps` of int(steps / denoise)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if isinstance(steps, bool) or not hasattr(steps, "__index__") or operator.index(steps) < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    steps = operator.index(steps)  # NumPy's integers (np.arange, a slider's value) count too
     if not 0 < denoise <= 1:
         raise ValueError(f"denoise must be in (0, 1]: 1 starts from pure noise, 0.3 keeps most of the "
                          f"initial latent; got {denoise}")
@@ -97,16 +99,16 @@ def start_timesteps(sampler: Sampler, steps: int, denoise: float) -> torch.Tenso
 
 
 @torch.no_grad()
-def _check_guidance_and_denoise(cfg, denoise) -> float:
-    """`sample`'s two strengths checked; returns denoise as a plain number."""
-    if not isinstance(cfg, (int, float)) or math.isnan(cfg) or cfg < 0:
-        raise ValueError(f"cfg must be a number ≥ 0 (1 = no guidance, 5–8 is typical), got {cfg!r}")
-    if isinstance(denoise, torch.Tensor) and denoise.numel() == 1:
-        denoise = denoise.item()  # a slider's or a schedule's one-number tensor means that number
+def _check_guidance_and_denoise(cfg, denoise) -> tuple[float, float]:
+    """`sample`'s two strengths checked; returns (cfg, denoise) as plain numbers."""
+    # a slider's or a schedule's one-number tensor means that number
+    cfg, denoise = (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v for v in (cfg, denoise))
+    if isinstance(cfg, bool) or not isinstance(cfg, (int, float)) or not math.isfinite(cfg) or cfg < 0:
+        raise ValueError(f"cfg must be a number ≥ 0 and finite (1 = no guidance, 5–8 is typical), got {cfg!r}")
     if not isinstance(denoise, (int, float)) or not 0 <= denoise <= 1:
         raise ValueError(f"denoise must be in [0, 1]: 1 starts from pure noise, 0 keeps the initial latent; "
                          f"got {denoise!r}")
-    return denoise
+    return cfg, denoise
 
 
 def _starting_point(sampler: Sampler, latent_shape, initial_latent, steps: int, denoise: float, noise, generator,
@@ -160,7 +162,7 @@ def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None 
     noise:          the starting noise itself, shaped like the latent, instead of drawing it
                     (latent interpolation walks between two noises).
     """
-    denoise = _check_guidance_and_denoise(cfg, denoise)
+    cfg, denoise = _check_guidance_and_denoise(cfg, denoise)
     if denoise == 0:
         if initial_latent is None:
             raise ValueError("denoise=0 keeps the initial latent as it is, so it needs an initial_latent")
@@ -209,8 +211,9 @@ def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None 
 
 def make_generator(seed) -> torch.Generator:
     """A CPU generator for `seed`, an integer in [0, 2⁶⁴) (what torch's generators hold)."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):  # np.int64 is an integer too
         raise TypeError(f"a seed is an integer, got {type(seed).__name__}: {seed!r}")
+    seed = operator.index(seed)
     if not 0 <= seed < 2**64:
         raise ValueError(f"a seed must be in [0, 2**64) (torch generators are 64-bit), got {seed}")
     return torch.Generator().manual_seed(seed)
@@ -239,9 +242,24 @@ def encode_prompt(model, prompt: str | list[str], batch: int | None = None) -> t
     """ComfyUI's *CLIP Text Encode*: prompt(s) → context (B, L, D) for the UNet's cross-attention.
 
     One prompt with `batch` = n gives n copies; '' gives the unconditional context of CFG."""
-    prompts = [prompt] * (batch or 1) if isinstance(prompt, str) else list(prompt)
     with torch.no_grad():
-        return model.encode_prompt(prompts)
+        return model.encode_prompt(_prompts(prompt, batch))
+
+
+def _prompts(prompt, batch: int | None) -> list[str]:
+    """One prompt `batch` times (None: once), or a list of prompts as it is (one picture each)."""
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a positive integer (pictures per prompt), got {batch!r}")
+    if isinstance(prompt, str):
+        return [prompt] * (batch or 1)
+    if not isinstance(prompt, (list, tuple)):
+        hint = " (decode bytes first: prompt.decode())" if isinstance(prompt, (bytes, bytearray)) else ""
+        raise TypeError(f"a prompt is a string, or a list of strings for one picture each; got "
+                        f"{type(prompt).__name__}: {prompt!r}{hint}")
+    if batch is not None and batch != len(prompt):
+        raise ValueError(f"batch={batch} but {len(prompt)} prompts were given: a list gives one picture per "
+                         "prompt; leave batch out")
+    return list(prompt)
 
 
 def encode_image(vae, picture, size: int | tuple[int, int] | None = None) -> torch.Tensor:
@@ -256,7 +274,9 @@ def encode_image(vae, picture, size: int | tuple[int, int] | None = None) -> tor
     if x.dim() == 3:
         x = x[None]
     if size is not None:
-        width, height = (size, size) if isinstance(size, int) else size
+        width, height = (size, size) if not isinstance(size, (tuple, list)) or len(size) != 2 else size
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+            raise ValueError(f"size must be a side or (width, height) in whole pixels > 0, got {size!r}")
         _, _, H, W = x.shape
         if (W, H) != (width, height):
             scale = max(width / W, height / H)
@@ -317,8 +337,12 @@ class SamplingDefaults:
     cfg: float = 7.5  # SD v1's default too; the table of `latentlab eval ldm` puts joint adherence highest here
 
 
-def make_model_sampler(model, name: str = SamplingDefaults.sampler) -> Sampler:
-    """A sampler on the model's own noise schedule and prediction type."""
+def make_model_sampler(model, name: str | Sampler = SamplingDefaults.sampler) -> Sampler:
+    """A sampler on the model's own noise schedule and prediction type (a Sampler is kept as it is)."""
+    if isinstance(name, Sampler):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"sampler must be a name ('ddim', 'euler', ...) or a Sampler, got {type(name).__name__}")
     return make_sampler(name, model.schedule, prediction_type=model.config.prediction_type)
 
 
@@ -329,10 +353,10 @@ def text_to_image(model, vae, prompt: str | list[str], seed: int = 0, batch: int
     """Empty Latent Image → CLIP Text Encode → KSampler → VAE Decode.
 
     Returns (pictures (B, 3, H, W) in [-1, 1], trajectory). A list of prompts gives one picture each."""
-    prompts = [prompt] * (batch or 1) if isinstance(prompt, str) else list(prompt)
+    prompts = _prompts(prompt, batch)
     size = model.config.image_size
     latent = empty_latent(width or size, height or size, len(prompts), vae.config.latent_channels, vae.downsample_factor)
-    sampler = make_model_sampler(model, sampler) if isinstance(sampler, str) else sampler
+    sampler = make_model_sampler(model, sampler)
     context = encode_prompt(model, prompts)
     uncond = encode_prompt(model, "", batch=len(prompts)) if cfg != 1 else None
     trajectory = sample(model, sampler, initial_latent=latent, steps=steps, cfg=cfg, context=context,
@@ -364,7 +388,7 @@ def image_to_image(model, vae, picture, prompt: str, denoise: float = 0.6, seed:
 
     The picture is resized and centre-cropped to the model's size (with a warning if it changes)."""
     latent = encode_image(vae, picture, size=model.config.image_size)
-    sampler = make_model_sampler(model, sampler) if isinstance(sampler, str) else sampler
+    sampler = make_model_sampler(model, sampler)
     context = encode_prompt(model, prompt)
     uncond = encode_prompt(model, "") if cfg != 1 else None
     trajectory = sample(model, sampler, initial_latent=latent, steps=steps, cfg=cfg, denoise=denoise,

@@ -67,6 +67,36 @@ def _save_somewhere(write: Callable[[Path], object], path: Path, fallbacks: list
                   f"{', '.join(map(str, fallbacks))}")
 
 
+def check_out(out: Path, kind: str, inputs: list[tuple[Path, str]] = (), what: str = "model") -> None:
+    """Refuse an output path that would lose data: one not ending in `.safetensors`, one of the
+    `inputs` ((path, what it is) pairs: the file being read), a folder, or an existing file that is
+    not a latentlab checkpoint of this `kind`. Replacing a latentlab checkpoint of the same kind is
+    what --out is for."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        example = out.with_suffix(".safetensors") if out.name else f"{what}.safetensors"
+        raise ValueError(f"--out {str(out)!r}: a {what} is written as a .safetensors file; give a path ending in "
+                         f".safetensors, e.g. {example}")
+    for source, description in inputs:
+        # samefile also catches a hard link or another spelling of the same file
+        if out.resolve() == source.resolve() or (out.exists() and source.exists() and out.samefile(source)):
+            raise ValueError(f"--out {out} is {description}: writing there would replace it; choose another --out")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; give a file name ending in .safetensors")
+    if not out.exists():
+        return
+    try:
+        meta = checkpoints.read_metadata(out)
+    except CheckpointError:
+        meta = {}
+    if meta.get("format") != checkpoints.FORMAT:
+        raise FileExistsError(f"--out {out} exists and is not a latentlab checkpoint: refusing to replace it; "
+                              "choose another --out, or move that file away")
+    if meta.get("kind") != kind:
+        raise FileExistsError(f"--out {out} holds a latentlab {meta.get('kind')!r} checkpoint and this command "
+                              f"writes a {kind!r} one: refusing to replace it; choose another --out")
+
+
 class RunFiles:
     """Where a run writes, checked at construction (see the module docstring); the one writer."""
 
@@ -81,7 +111,8 @@ class RunFiles:
         # DistributedDataParallel (to come): set to rank == 0, so that one process alone writes.
         self.writes = True
         if self.out is not None:
-            self._check_out([Path(p) for p in inputs if p is not None])
+            check_out(self.out, kind, [(Path(p), "the checkpoint this run starts from (--init)")
+                                       for p in inputs if p is not None], what="model")
         self._check_run_dir(settings, overwrite)
         for folder, targets in self._folders():
             check_writable(folder)
@@ -100,29 +131,6 @@ class RunFiles:
         if self.out is not None:
             folders.append((self.out.parent, [self.out.name]))
         return folders
-
-    def _check_out(self, inputs: list[Path]) -> None:
-        out = self.out
-        if out.suffix != ".safetensors":
-            raise ValueError(f"--out {out}: a model is written as a .safetensors file; give a path ending in "
-                             f".safetensors, e.g. {out.with_suffix('.safetensors')}")
-        if any(out.resolve() == source.resolve() for source in inputs):
-            raise ValueError(f"--out {out} is the checkpoint this run starts from (--init): writing there would "
-                             "replace it; choose another --out")
-        if out.is_dir():
-            raise IsADirectoryError(f"--out {out} is a folder; give a file name ending in .safetensors")
-        if not out.exists():
-            return
-        try:
-            meta = checkpoints.read_metadata(out)
-        except CheckpointError:
-            meta = {}
-        if meta.get("format") != checkpoints.FORMAT:
-            raise FileExistsError(f"--out {out} exists and is not a latentlab checkpoint: refusing to replace it; "
-                                  "choose another --out, or move that file away")
-        if meta.get("kind") != self.kind:
-            raise FileExistsError(f"--out {out} holds a latentlab {meta.get('kind')!r} checkpoint and this run "
-                                  f"writes a {self.kind!r} one: refusing to replace it; choose another --out")
 
     def _check_run_dir(self, settings, overwrite: bool) -> None:
         path = self.run_path
@@ -208,4 +216,4 @@ def _describe_run(path: Path) -> str:
         return f"a run checkpoint {path.name}"
 
 
-__all__ = ["RUN_CHECKPOINT", "RunExistsError", "RunFiles", "settings_json"]
+__all__ = ["RUN_CHECKPOINT", "RunExistsError", "RunFiles", "check_out", "settings_json"]

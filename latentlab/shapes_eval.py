@@ -316,6 +316,8 @@ class LDMEvalSettings:
                 raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
         if not (isinstance(self.cfg, (int, float)) and math.isfinite(self.cfg) and self.cfg >= 0):
             raise ValueError(f"cfg must be a finite number ≥ 0 (1 = no guidance), got {self.cfg!r}")
+        if self.seed >= 2**64:  # refused now, not after loading three models
+            raise ValueError(f"seed must be below 2**64 (torch generators are 64-bit), got {self.seed}")
 
 
 def check_same_latent_space(model, vae, vae_name: str) -> None:

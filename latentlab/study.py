@@ -3,11 +3,12 @@
     latentlab study ldm-f --minutes-per-run 10
 
 Rombach et al. (2022, §4.1) trained one UNet recipe in pixel space (LDM-1) and in latent spaces of
-f = 2 … 32 for the same number of steps on one A100, and found that small f trains slowly (the UNet
-spends its compute on detail nobody sees) while large f loses too much to the autoencoder: f = 4–16
-strike the balance (their Fig. 6 and 7).
+f = 2 … 32 for the same number of *steps* on one A100: small f (1, 2) progressed slowly, which they
+attribute to leaving most of the perceptual compression to the diffusion model, while large f loses
+too much to the autoencoder; f = 4–16 strike the balance (their Fig. 6 and 7).
 
-Here the course's UNet recipe (`UNetConfig.shapes()`, with its in/out channels set to the space's)
+Here the course's UNet recipe (`UNetConfig.shapes()`, with its in/out channels set to the space's;
+in pixel space built as DDPM/ADM build pixel models, `why_latent.fair_pixel_config`)
 is trained on the captioned shapes in pixel space (f = 1) and in the latent spaces of the shipped
 vae-f4c3, vae-f8c4 and vae-f16c16, each for the **same wall-clock budget** on this machine. At
 evenly spaced points of each budget, the EMA model draws one picture for each of `samples` held-out
@@ -56,7 +57,7 @@ from .spaces import SPACES, check_spaces
 from .strict_json import dumps
 from .train import LDMTrainSettings, hardware, train_ldm
 from .viz import study_figure
-from .why_latent import flop_counter
+from .why_latent import fair_pixel_config, flop_counter
 
 RESULTS_DIR = Path(__file__).parent / "results"
 FLOOR_SEED = 30_000  # the second set of real pictures for the Fréchet floor: not the adherence prompts' seed
@@ -133,11 +134,15 @@ class StudySettings:
             raise ValueError(f"need samples ≥ 2 (a covariance) and evals ≥ 1, got {self.samples} and {self.evals}")
 
 
-def study_config(space: str, settings: StudySettings, autoencoder):
-    """The LDM config of one run: the course's recipe with the space's channels."""
-    c, f = autoencoder.config.latent_channels, autoencoder.downsample_factor
+def study_config(space: str, settings: StudySettings):
+    """The LDM config of one run: the course's recipe with the space's channels. Pixel space gets the
+    recipe built as DDPM and ADM build pixel models (`why_latent.fair_pixel_config`: attention only
+    at ≤ 32×32, levels down to 8×8), not self-attention over every pixel, which no pixel model has."""
+    f, c, _ = SPACES[space]
     base = LDMConfig.tiny() if settings.tiny else LDMConfig()
     unet = replace(base.unet, in_channels=c, out_channels=c, sample_size=settings.image_size // f)
+    if space == "pixel":
+        unet = fair_pixel_config(unet, settings.image_size)
     return replace(base, unet=unet, vae=space, image_size=settings.image_size)
 
 
@@ -202,7 +207,7 @@ def run_space(space: str, settings: StudySettings, out_dir: Path, evaluator, ref
               progress: bool = True) -> dict:
     """Train one space for the budget, evaluating along the way; returns its record."""
     autoencoder = space_autoencoder(space, settings.image_size)
-    config = study_config(space, settings, autoencoder)
+    config = study_config(space, settings)
     f, c = autoencoder.downsample_factor, autoencoder.config.latent_channels
     latent_shape = (c, settings.image_size // f, settings.image_size // f)
     train_settings = LDMTrainSettings(minutes=settings.minutes_per_run, batch_size=settings.batch_size,
@@ -232,6 +237,7 @@ def run_space(space: str, settings: StudySettings, out_dir: Path, evaluator, ref
     return {"space": space, "latent_shape": list(latent_shape), "values": int(torch.tensor(latent_shape).prod()),
             "steps": metrics["steps"], "train_minutes": curve[-1]["train_minutes"],
             "step_gflops": round(step_flops / 1e9, 2), "final_loss": metrics["final_loss"],
+            "unet": json.loads(config.unet.to_json()),
             "curve": curve, "final": curve[-1],
             "images_per_second": images_per_second(model, autoencoder, settings),
             "hardware": hardware(), "interrupted": metrics["interrupted"]}
@@ -255,7 +261,9 @@ def run_study(out_dir, settings: StudySettings, progress: bool = True) -> dict:
         path = out_dir / f"{space}.json"
         if path.is_file():
             saved = json.loads(path.read_text())
-            if saved.get("settings") == key and not saved["run"]["interrupted"]:
+            # A finished run is kept only if it trained the model this code builds (the pixel model changed).
+            same_model = saved["run"].get("unet") == json.loads(study_config(space, settings).unet.to_json())
+            if saved.get("settings") == key and same_model and not saved["run"]["interrupted"]:
                 runs.append(saved["run"])
                 continue
         run = run_space(space, settings, out_dir, evaluator, reference, progress=progress)

@@ -162,9 +162,10 @@ def train_vae(config: VAEConfig, out: str | Path | None, settings: VAETrainSetti
     if settings.patch_size % config.downsample_factor:
         raise ValueError(f"patch_size (--patch-size) must be a multiple of f = {config.downsample_factor} for "
                          f"vae-{config.name}, got {settings.patch_size}")
+    # The model (and an --init checkpoint) first: a missing or bad --init is refused before a folder is made.
+    vae, init_vae = _build_vae(config, settings, init_from)
     files = RunFiles(run_dir, out, kind="vae", config_json=config.to_json(), settings=settings, resume=resume,
                      overwrite=overwrite, inputs=(init_from,))
-    vae, init_vae = _build_vae(config, settings, init_from)
     data = PhotoPatches(settings.patch_size, seed=settings.seed, shapes=settings.shapes)
     trainable = [p for p in vae.parameters() if p.requires_grad]
 

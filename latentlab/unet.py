@@ -153,6 +153,8 @@ class UNet(nn.Module):
         if context is None or context.dim() != 3 or context.shape[0] != B or context.shape[2] != self.config.context_dim:
             got = None if context is None else tuple(context.shape)
             raise ValueError(f"context must be (B={B}, L, D={self.config.context_dim}) text vectors, got {got}")
+        # NumPy's float64 (or a half-precision latent) computed in the weights' dtype, not refused deep in torch
+        x, context = x.to(self.conv_in.weight.dtype), context.to(self.conv_in.weight.dtype)
         note = trace.append if trace is not None else (lambda item: None)
 
         # 1. time: a number → a vector every ResnetBlock can use

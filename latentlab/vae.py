@@ -266,7 +266,11 @@ class AutoencoderKL(nn.Module):
             found = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
             raise TypeError(f"{what} must be a float tensor, got {found}; for a picture or an array use "
                             "latentlab.images.to_tensor")
-        return x.to(self.encoder.conv_in.weight.dtype)
+        weight = self.encoder.conv_in.weight
+        if x.device != weight.device:  # torch's own message names neither the tensor nor the fix
+            raise ValueError(f"{what} is on {x.device} but this VAE is on {weight.device}; move one of them: "
+                             f"x.to('{weight.device}') or vae.to('{x.device}')")
+        return x.to(weight.dtype)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """x: (B, 3, H, W) in [-1, 1], H and W multiples of f → q(z|x) over (B, c, H/f, W/f)."""
@@ -278,11 +282,14 @@ class AutoencoderKL(nn.Module):
                 "use latentlab.images.to_tensor to turn a picture into one"
             )
         B, C, H, W = x.shape
-        if H % f or W % f:
+        if H % f or W % f or H == 0 or W == 0:
             raise ValueError(
-                f"encode needs H and W to be multiples of f={f}, got {H}×{W}; "
+                f"encode needs H and W to be positive multiples of f={f}, got {H}×{W}; "
                 "latentlab.images.to_tensor(..., multiple=f) pads or crops for you"
             )
+        if not torch.isfinite(x).all():  # else the latent is NaN with no word said
+            bad = (~torch.isfinite(x)).sum().item()
+            raise ValueError(f"the image holds {bad} NaN/inf value(s); an image is (B, 3, H, W) in [-1, 1]")
         moments = self.encoder(x)  # (B, 2c, H/f, W/f)
         if self.quant_conv is not None:
             moments = self.quant_conv(moments)
@@ -292,7 +299,7 @@ class AutoencoderKL(nn.Module):
         """z: raw latent (B, c, h, w) → image (B, 3, h·f, w·f), roughly in [-1, 1] (not clamped)."""
         c = self.config.latent_channels
         z = self._as_input(z, "the latent")
-        if z.ndim != 4 or z.shape[1] != c:
+        if z.ndim != 4 or z.shape[1] != c or 0 in z.shape[2:]:
             raise ValueError(
                 f"this decoder ({self.config.name}) expects latents shaped (B, {c}, h, w), got {tuple(z.shape)}"
             )

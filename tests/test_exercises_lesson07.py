@@ -80,3 +80,17 @@ def test_the_flop_answer_holds_for_the_course_unet_at_the_smallest_size(pixel):
         flops[space] = counter.get_total_flops()
     positions = (size * size) / (size // SPACES["f8c4"].f) ** 2
     assert flops[pixel] / flops["f8c4"] > 1.2 * positions
+
+
+def test_the_vram_answer_is_the_two_big_terms_of_stable_diffusions_budget():
+    """Exercise 3's function keeps the weights and the attention maps of `memory.sd_v1_budget`, and with
+    SD v1's numbers it gives the lesson's verdict: 512 px fits 8 GB in latent space, not in pixel space."""
+    from latentlab.exercises.lesson07 import vram_gb_reference
+    from latentlab.memory import SDv1, sd_v1_budget
+
+    unet = SDv1().unet_params
+    for f in (1, 8):
+        budget = sd_v1_budget(512, f)
+        assert vram_gb_reference(512, f, unet, batch=2, heads=8, bytes_per_value=2) == pytest.approx(
+            budget["unet_weights"] + budget["attention"])
+    assert vram_gb_reference(512, 8, unet, 2, 8, 2) < 8 < vram_gb_reference(512, 1, unet, 2, 8, 2)

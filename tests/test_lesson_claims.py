@@ -62,3 +62,35 @@ def test_img2img_keeps_the_photo_only_at_the_lowest_denoise(shapes_model):
     t0 = int(start_timesteps(make_model_sampler(model, "ddim"), 20, 0.2)[0])
     assert model.schedule.alpha_bar[t0].sqrt() > 0.85
     assert int(start_timesteps(make_model_sampler(model, "ddim"), 20, 0.05)[0]) == 38   # "t = 38" in the lesson
+
+
+def test_lesson_07_reads_the_committed_study_right():
+    """Lesson 07's "Reading it" quotes the committed mini LDM study; every figure it names is in the file."""
+    import json
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parent.parent
+    study = json.loads((root / "latentlab" / "results" / "study-ldm-f.json").read_text())
+    runs = {run["space"]: run for run in study["runs"]}
+    source = nbformat.read(root / "latentlab" / "lessons" / "sources" / "07_why_latent.ipynb", as_version=4)
+    reading = next(c.source for c in source.cells if c.source.startswith("**Reading it.** In the same ten minutes"))
+
+    def shown(value: float, digits: int) -> str:
+        return f"{value:,.{digits}f}".replace(",", " ")
+
+    for space, run in runs.items():
+        assert shown(run["steps"], 0) in reading, space                                  # "3 699 in f8c4"
+    assert f"Fréchet {round(runs['pixel']['final']['frechet'])}" in reading
+    assert f"({shown(runs['pixel']['final']['train_pflops'], 2)} PFLOPs)" in reading
+    f8, trip = runs["f8c4"]["final"], study["round_trip"]
+    assert f"joint {shown(f8['joint'], 2)} and Fréchet {shown(f8['frechet'], 1)}" in reading
+    assert f"{shown(trip['f8c4']['joint'], 2)} and {shown(trip['f8c4']['frechet'], 1)}" in reading
+    assert f"joint {shown(trip['f16c16']['joint'], 2)}, Fréchet {round(trip['f16c16']['frechet'])}" in reading
+    curve = ", ".join(str(round(point["frechet"])) for point in runs["f16c16"]["curve"])
+    assert f"({curve})" in reading
+    f4 = runs["f4c3"]["final"]["frechet"]
+    assert f"Fréchet {shown(f4, 1)} against a round trip of {shown(trip['f4c3']['frechet'], 1)}" in reading
+    flops = runs["f4c3"]["step_gflops"] / runs["f8c4"]["step_gflops"]
+    assert f"{flops:.1f}× the FLOPs of an f8c4 step" in reading

@@ -2,13 +2,16 @@
 settings checks, and a whole tiny study end to end (JSON, figure, finished runs not redone)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from latentlab import study
+from latentlab.ldm import LDMConfig
 from latentlab.shapes_eval import frechet_distance
 from latentlab.study import PixelSpace, StudySettings, run_study, space_autoencoder
+from latentlab.why_latent import fair_pixel_config
 
 
 def test_pixel_space_round_trip_and_unit_variance():
@@ -87,6 +90,26 @@ def test_a_tiny_study_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "run_space", no_training)
     again = run_study(tmp_path, settings, progress=False)
     assert again["runs"] == result["runs"]
+
+    # A finished run of another model (the pixel run of the same-recipe model, before the fair one) is redone.
+    saved = json.loads((tmp_path / "pixel.json").read_text())
+    old_recipe = LDMConfig.tiny().unet
+    saved["run"]["unet"].update(block_channels=list(old_recipe.block_channels),
+                                attention_levels=list(old_recipe.attention_levels))
+    (tmp_path / "pixel.json").write_text(json.dumps(saved))
+    with pytest.raises(AssertionError, match="trained again"):
+        run_study(tmp_path, settings, progress=False)
+
+
+@pytest.mark.parametrize("tiny", [False, True])
+def test_the_study_trains_the_fair_pixel_model(tiny):
+    """Pixel space gets the recipe built as DDPM/ADM build pixel models; the latent spaces the recipe itself."""
+    settings = StudySettings(image_size=64, tiny=tiny)
+    pixel, f8c4 = study.study_config("pixel", settings).unet, study.study_config("f8c4", settings).unet
+    assert pixel == fair_pixel_config(replace(f8c4, in_channels=3, out_channels=3, sample_size=64), 64)
+    sides = [64 >> level for level in range(len(pixel.block_channels))]
+    assert sides[-1] == 8 and pixel.attention_levels == tuple(side <= 32 for side in sides)
+    assert f8c4.block_channels == (LDMConfig.tiny() if tiny else LDMConfig()).unet.block_channels
 
 
 def test_study_cli_rejects_an_unknown_space(capsys):

@@ -6,6 +6,9 @@ positions ratio because self-attention's cost grows with the square of the posit
 course's UNet at every picture size, a test counts it), and the question about the measured speed-up
 asks what a time ratio measures besides the FLOPs, whose answer is the same on every machine and at
 every size. The student's own measurement is shown beside the answer, never used to grade it.
+
+The third exercise is a VRAM budget (what fits in 8 GB in pixel and in latent space): the weights,
+the same in both spaces, plus attention's maps, which grow with the square of the positions.
 """
 
 from __future__ import annotations
@@ -132,7 +135,69 @@ def check_why_latent_gaps(flop_answer, time_answer, bench: dict | None = None, s
                   True, None, quiet)
 
 
-CHECKERS = [(check_cost_ratios, cost_ratios_reference, COST_RATIO_MISTAKES)]
+# Exercise 3: a VRAM budget. The two terms that decide whether a step fits: the weights, and one
+# self-attention's map of weights at the latent's full resolution when it is materialised.
+GB = 1e9  # as parameter counts and "1.7 GB of weights" are quoted
+
+
+def _budget_inputs(generator: torch.Generator) -> dict:
+    """A picture side, an f that divides it, and a model: every number distinct, so a forgotten factor shows."""
+    f = [1, 4, 8, 16][random_int(generator, 0, 4)]
+    return dict(side=64 * random_int(generator, 2, 17), f=f, params=1_000_000 * random_int(generator, 50, 2000),
+                batch=random_int(generator, 2, 5), heads=random_int(generator, 5, 17),
+                bytes_per_value=[2, 4][random_int(generator, 0, 2)])
+
+
+def vram_gb_reference(side: int, f: int, params: int, batch: int, heads: int, bytes_per_value: int) -> float:
+    """GB (10⁹ bytes) one UNet step needs on a GPU for side × side pictures in a space of factor f:
+
+        weights   = params · bytes                          (once: the batch shares them)
+        attention = batch · heads · N² · bytes,  N = (side / f)²   (every head's N × N map of weights)
+
+    the two terms that decide whether Stable Diffusion fits (`memory.sd_v1_budget` adds the feature maps)."""
+    positions = (side // f) ** 2
+    return (params + batch * heads * positions ** 2) * bytes_per_value / GB
+
+
+def _vram(side, f, params, batch, heads, bytes_per_value, positions=None, weights_per_picture=False,
+          attention=True, square=True) -> float:
+    """The reference with one thing done wrong, for the mistakes below."""
+    positions = (side // f) ** 2 if positions is None else positions
+    pairs = positions ** 2 if square else positions
+    weights = params * (batch if weights_per_picture else 1)
+    return (weights + (batch * heads * pairs if attention else 0)) * bytes_per_value / GB
+
+
+VRAM_MISTAKES = [
+    Mistake("attention as linear in the positions", "every position attends to every other: the map of weights "
+            "is N × N per head, so it grows with N², not N.",
+            lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, batch, heads,
+                                                                        bytes_per_value, square=False)),
+    Mistake("f applied to one side only", "the latent is f times smaller in height *and* in width: "
+            "N = (side / f)² positions.",
+            lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, batch, heads, bytes_per_value,
+                                                                        positions=side * side // f)),
+    Mistake("the batch forgotten", "classifier-free guidance runs two pictures (the prompt and the empty prompt) "
+            "in one batch: each has its own attention maps.",
+            lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, 1, heads, bytes_per_value)),
+    Mistake("the weights counted per picture", "the batch shares one copy of the weights: only the activations "
+            "grow with the batch.",
+            lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, batch, heads, bytes_per_value,
+                                                                        weights_per_picture=True)),
+    Mistake("the weights forgotten", "the network's parameters sit on the GPU too, the same in every space: "
+            "params · bytes_per_value.",
+            lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, 0, batch, heads, bytes_per_value)),
+]
+
+
+def check_vram_budget(student_fn: Callable, **kwargs) -> CheckResult:
+    """Exercise: vram_gb(side, f, params, batch, heads, bytes_per_value) → GB of one step (weights + attention maps)."""
+    return check_written(student_fn, vram_gb_reference, _budget_inputs, VRAM_MISTAKES, name="vram_gb",
+                         atol=1e-9, rtol=1e-6, **kwargs)
+
+
+CHECKERS = [(check_cost_ratios, cost_ratios_reference, COST_RATIO_MISTAKES),
+            (check_vram_budget, vram_gb_reference, VRAM_MISTAKES)]
 # Checkers that grade letters, not a function: the standard tests cannot drive them, their own tests
 # (tests/test_exercises_lesson07.py) do.
 OTHER_CHECKERS = [check_why_latent_gaps]

@@ -33,6 +33,7 @@ APPS = {
     "trajectory": "latentlab.widgets.trajectory:TrajectoryApp",
     "img2img": "latentlab.widgets.img2img:Img2ImgApp",
     "interpolate": "latentlab.widgets.interpolate:InterpolateApp",
+    "why_latent": "latentlab.widgets.why_latent:WhyLatentApp",
 }
 
 

@@ -1,0 +1,230 @@
+"""Why latent? (lesson 07): what one UNet step costs on the pixels and on their latent, predicted, and
+on a button measured.
+
+Choose the picture side, the latent's factor f and channels c, which levels of the UNet attend, and
+which pixel model to compare with; see the step's FLOPs and activation memory in both spaces, split
+into the part that follows the positions (convolutions, linear layers, feature maps) and the part
+that follows their square (self-attention). The default is the seed's own example: a 512×512 picture
+against its 64×64 latent.
+
+    app = WhyLatentApp()
+    app.render()["flop_ratio"]                     # predicted: how many times fewer FLOPs in latent space
+    app.controls["measure"].click()                # time both at a small size on this machine
+
+FLOPs are counted by `why_latent.flop_counter` on the meta device (the shapes alone, nothing computed:
+instant even for 1024 px pixel space); activation memory comes from `memory.predict_activation_bytes`
+(fp32, one picture). The button runs the two UNets for real, each at the chosen size or, where a step
+would exceed `measure_gflops` (pixel space at 512 px takes minutes on a CPU), at a smaller one whose
+time it scales by the counted FLOPs: seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import replace
+
+import ipywidgets as W
+import torch
+from matplotlib.figure import Figure
+
+from ..bench import interleaved_medians
+from ..memory import predict_activation_bytes
+from ..unet import UNet, UNetConfig
+from ..why_latent import fair_pixel_config, flop_counter
+from .kit import App, LRUCache, guarded
+
+PIXEL_MODELS = {"same recipe": "the latent model's recipe run on pixels",
+                "fair": "DDPM/ADM-style: attention only at ≤ 32×32"}
+COLOURS = {"follows h·w": "tab:blue", "follows (h·w)²": "tab:red"}
+
+
+def counted_gflops(config: UNetConfig, side: int) -> dict:
+    """({"follows h·w": convolutions and linear layers, "follows (h·w)²": attention} in GFLOPs of one step
+    on a (1, C_in, side, side) input, the weights in MiB (fp32)), counted on the meta device (no computation)."""
+    with torch.device("meta"):
+        model = UNet(config)
+        x, context = torch.randn(1, config.in_channels, side, side), torch.randn(1, 8, config.context_dim)
+    with torch.no_grad(), flop_counter() as counter:
+        model(x, 500, context)
+    split = {"follows h·w": 0.0, "follows (h·w)²": 0.0}
+    weights_mb = sum(p.numel() for p in model.parameters()) * 4 / 2**20
+    for op, flops in counter.get_flop_counts()["Global"].items():
+        quadratic = "bmm" in str(op) or "scaled_dot_product" in str(op)  # QKᵀ and AV: only attention uses them
+        split["follows (h·w)²" if quadratic else "follows h·w"] += flops / 1e9
+    return split, weights_mb
+
+
+class WhyLatentApp(App):
+    """Predicted FLOPs and activation memory of one UNet step, pixels vs latent; measured on a button."""
+
+    def __init__(self, size: int = 512, f: int = 8, c: int = 4, pixel_model: str = "same recipe",
+                 measure_gflops: float = 20.0, repeats: int = 3):
+        super().__init__()
+        self.recipe = UNetConfig.shapes()
+        self.measure_gflops, self.repeats = measure_gflops, repeats
+        self.controls = {
+            "size": W.Dropdown(options=[64, 128, 256, 512, 1024], value=size, description="picture side"),
+            "f": W.Dropdown(options=[2, 4, 8, 16], value=f, description="f"),
+            "c": W.Dropdown(options=[3, 4, 8, 16], value=c, description="c"),
+            "pixel_model": W.ToggleButtons(options=list(PIXEL_MODELS), value=pixel_model, description="pixel model"),
+            "materialised": W.Checkbox(value=True, description="attention maps materialised (SD v1's code)"),
+        }
+        for level, attends in enumerate(self.recipe.attention_levels):
+            self.controls[f"attention_{level}"] = W.Checkbox(value=attends, description=f"attention at level {level}")
+        self.measure = W.Button(description="measure on this machine", icon="stopwatch")
+        self.measure.on_click(self._on_measure)
+        self.controls["measure"] = self.measure
+        self.figure = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.readout, self.measured = W.HTML(), W.HTML()
+        levels = [self.controls[f"attention_{level}"] for level in range(len(self.recipe.attention_levels))]
+        self.widget = W.VBox([W.HBox([self.controls["size"], self.controls["f"], self.controls["c"]]),
+                              W.HBox(levels), W.HBox([self.controls["pixel_model"], self.controls["materialised"]]),
+                              self.figure, self.readout, W.HBox([self.measure, self.measured]), self.status])
+        self._counts = LRUCache(32)
+        self.last_measurement: dict | None = None
+        for name, control in self.controls.items():
+            if name != "measure":
+                control.observe(self._on_change, names="value")
+
+    # -- the two models ----------------------------------------------------------------------------
+
+    def configs(self, size: int) -> tuple[UNetConfig, UNetConfig]:
+        """(pixel model, latent model) for `size` px pictures, from the controls."""
+        f, c = int(self.controls["f"].value), int(self.controls["c"].value)
+        attention = tuple(bool(self.controls[f"attention_{level}"].value)
+                          for level in range(len(self.recipe.attention_levels)))
+        latent = replace(self.recipe, in_channels=c, out_channels=c, attention_levels=attention,
+                         sample_size=size // f)
+        pixel = replace(latent, in_channels=3, out_channels=3, sample_size=size)
+        if self.controls["pixel_model"].value == "fair":
+            pixel = fair_pixel_config(pixel, size)
+        return pixel, latent
+
+    def _gflops(self, config: UNetConfig, side: int) -> dict:
+        return self._counts.get((config.to_json(), side), lambda: counted_gflops(config, side))[0]
+
+    def _weights_mb(self, config: UNetConfig, side: int) -> float:
+        return self._counts.get((config.to_json(), side), lambda: counted_gflops(config, side))[1]
+
+    # -- render ------------------------------------------------------------------------------------
+
+    def render(self) -> dict:
+        size, f = int(self.controls["size"].value), int(self.controls["f"].value)
+        if size % (4 * f):
+            raise ValueError(f"a {size} px picture at f = {f} gives a {size // f}-wide latent, which the UNet's "
+                             "three levels cannot halve twice; choose a larger picture or a smaller f")
+        materialised = bool(self.controls["materialised"].value)
+        sides = {"pixels": size, "latent": size // f}
+        configs = dict(zip(sides, self.configs(size)))
+        flops = {space: self._gflops(configs[space], side) for space, side in sides.items()}
+        memory = {}
+        for space, side in sides.items():
+            parts = predict_activation_bytes(configs[space], side, materialised_attention=materialised)
+            memory[space] = {"follows h·w": (parts["skips"] + parts["working"]) / 2**20,
+                             "follows (h·w)²": parts["attention"] / 2**20}
+        total = {space: sum(parts.values()) for space, parts in flops.items()}
+        mb = {space: sum(parts.values()) for space, parts in memory.items()}
+        shown = {"size": size, "f": f, "c": int(self.controls["c"].value),
+                 "latent_shape": [configs["latent"].in_channels, size // f, size // f],
+                 "pixel_model": self.controls["pixel_model"].value, "positions_ratio": f * f,
+                 "gflops": flops, "memory_mb": memory, "flop_ratio": total["pixels"] / total["latent"],
+                 "memory_ratio": mb["pixels"] / mb["latent"], "measured": self.last_measurement,
+                 "weights_mb": {space: self._weights_mb(configs[space], side) for space, side in sides.items()}}
+        self.figure.value = self._draw(flops, memory, shown)
+        self.readout.value = self._describe(shown, total, mb)
+        return shown
+
+    def _draw(self, flops: dict, memory: dict, shown: dict) -> bytes:
+        """Two panels, log scale: per space a bar for the part that follows h·w and one for (h·w)²."""
+        figure = Figure(figsize=(9, 2.6))
+        labels = {"pixels": f"pixels 3×{shown['size']}²", "latent": "latent {}×{}²".format(*shown["latent_shape"][:2])}
+        for ax, values, title in zip(figure.subplots(1, 2), (flops, memory),
+                                     ("GFLOPs per step", "activation memory (MiB, fp32)")):
+            positive = [v for parts in values.values() for v in parts.values() if v > 0]
+            left = min(positive) / 4  # a zero (no attention anywhere) has no bar on a log axis: say "none"
+            for row, space in enumerate(values):
+                for offset, (part, value) in zip((-0.2, 0.2), values[space].items()):
+                    ax.barh(row + offset, value if value > 0 else 0, left=0, height=0.38, color=COLOURS[part],
+                            label=part if row == 0 else None)
+                    ax.annotate(f" {value:.3g}" if value > 0 else " none", (max(value, left), row + offset),
+                                va="center", fontsize=7)
+            ax.set(xscale="log", xlim=(left, max(positive) * 8), title=title, yticks=[0, 1],
+                   yticklabels=[labels[s] for s in values])
+        figure.axes[0].legend(fontsize=7, frameon=False, loc="upper right")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        return buffer.getvalue()
+
+    @staticmethod
+    def _describe(shown: dict, total: dict, mb: dict) -> str:
+        attention_share = shown["gflops"]["pixels"]["follows (h·w)²"] / total["pixels"]
+        return (f"<b>{shown['size']}×{shown['size']} pixels vs a {'×'.join(map(str, shown['latent_shape']))} latent"
+                f"</b> ({html.escape(PIXEL_MODELS[shown['pixel_model']])}): {shown['positions_ratio']}× fewer "
+                f"positions → <b>{shown['flop_ratio']:,.0f}× fewer FLOPs</b> ({total['pixels']:,.3g} vs "
+                f"{total['latent']:,.3g} GFLOPs; attention is {attention_share:.0%} of the pixel step) and "
+                f"<b>{shown['memory_ratio']:,.0f}× less activation memory</b> ({mb['pixels']:,.4g} vs "
+                f"{mb['latent']:,.3g} MiB). Weights: {shown['weights_mb']['pixels']:,.1f} vs "
+                f"{shown['weights_mb']['latent']:,.1f} MiB, whatever the picture's size.")
+
+    # -- the button ----------------------------------------------------------------------------------
+
+    @guarded
+    def _on_measure(self, button=None) -> dict:
+        self.last_measurement = self.measure_now()
+        self.safe_render()
+        return self.last_measurement
+
+    def _measurable(self, space: str, size: int) -> tuple[int, UNetConfig, int]:
+        """(picture side, config, input side) of `space`: the chosen picture, halved until one step
+        is at most `measure_gflops` (pixel space at 512 px would take minutes on a CPU)."""
+        f, index = int(self.controls["f"].value), 0 if space == "pixels" else 1
+        smallest = 32 if space == "pixels" else 4 * f
+        while True:
+            config = self.configs(size)[index]
+            side = size if space == "pixels" else size // f
+            if size // 2 < smallest or sum(self._gflops(config, side).values()) <= self.measure_gflops:
+                return size, config, side
+            size //= 2
+
+    @torch.no_grad()
+    def measure_now(self) -> dict:
+        """Both UNets (random weights) timed side by side on this machine, each at the chosen picture
+        side or, where one step would exceed `measure_gflops`, a smaller one; a smaller side's time is
+        scaled to the chosen side by the counted FLOPs (the FLOPs per second it reached)."""
+        size = int(self.controls["size"].value)
+        plan = {space: self._measurable(space, size) for space in ("pixels", "latent")}
+        models = {space: UNet(config).eval() for space, (_, config, _) in plan.items()}
+        inputs = {space: torch.randn(1, config.in_channels, side, side) for space, (_, config, side) in plan.items()}
+        context = torch.randn(1, 8, self.recipe.context_dim)
+        ms = interleaved_medians({space: lambda s=space: models[s](inputs[s], 500, context) for space in models},
+                                 repeats=self.repeats, warmup=1)
+        chosen = dict(zip(("pixels", "latent"), self.configs(size)))
+        chosen_sides = {"pixels": size, "latent": size // int(self.controls["f"].value)}
+        scale = {space: sum(self._gflops(chosen[space], chosen_sides[space]).values())
+                 / sum(self._gflops(config, side).values()) for space, (_, config, side) in plan.items()}
+        at_size = {space: ms[space] * scale[space] for space in ms}
+        result = {"measured_at_px": {space: plan[space][0] for space in plan}, "ms": ms, "ms_at_size": at_size,
+                  "speedup": at_size["pixels"] / at_size["latent"]}
+        parts = [f"{space} at {plan[space][0]} px: {ms[space]:,.1f} ms"
+                 + (f" (× {scale[space]:,.3g} FLOPs → ≈ {at_size[space] / 1000:,.3g} s at {size} px)"
+                    if plan[space][0] != size else "") for space in ms]
+        self.measured.value = (f"measured here: {'; '.join(parts)} → <b>≈ {result['speedup']:,.0f}× faster</b> "
+                               "in latent space")
+        return result
+
+    @classmethod
+    def for_bench(cls, size: int) -> WhyLatentApp:
+        """The seed's example (512 px vs 64×64); `size` does not apply."""
+        app = cls()
+        app.render()
+        return app
+
+    def bench_step(self, i: int) -> None:
+        """A student trying another factor f."""
+        options = self.controls["f"].options
+        self.controls["f"].value = options[(options.index(self.controls["f"].value) + 1 + i) % len(options)]
+
+
+__all__ = ["WhyLatentApp", "counted_gflops"]
