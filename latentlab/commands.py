@@ -162,14 +162,15 @@ def cmd_bench_sample(args) -> int:
 def cmd_eval_ldm(args) -> int:
     from .checkpoints import load_ldm, load_pretrained, shipped_models
     from .evaluate_vae import resolve_vae
-    from .shapes_eval import LDMEvalSettings, check_same_latent_space, evaluate_ldm, load_shapes_evaluator
+    from .ldm import check_latent_space
+    from .shapes_eval import LDMEvalSettings, evaluate_ldm, load_shapes_evaluator
 
     # Settings first: a bad sampler or step count is refused before seconds of loading.
     settings = LDMEvalSettings(**given(args, "samples", "table_samples", "sampler", "steps", "cfg", "seed"))
     model = load_pretrained(args.model, kind="ldm") if args.model in shipped_models() else load_ldm(args.model)
     vae_name = args.vae or model.config.vae
     _, vae = resolve_vae(vae_name)
-    check_same_latent_space(model, vae, vae_name)
+    check_latent_space(model, vae, vae_name)
     result = evaluate_ldm(model, vae, load_shapes_evaluator(), settings, progress=not args.json)
     print_json({"model": args.model, "vae": vae_name, **result}, indent=None if args.json else 2)
     return 0

@@ -74,14 +74,14 @@ class LatentDiffusion(nn.Module):
         return self.text_encoder.encode(prompts)
 
 
-def check_latent_space(model: LatentDiffusion, vae) -> None:
+def check_latent_space(model: LatentDiffusion, vae, vae_name: str = "the VAE") -> None:
     """Raise a ValueError when `model` cannot denoise in `vae`'s latent space: the VAE must write as
     many channels as the UNet reads, and the model's image size must be a multiple of the VAE's f.
 
     The one place this is checked (widgets, pipeline helpers and the CLI call it)."""
     c, f, size = vae.config.latent_channels, vae.downsample_factor, model.config.image_size
     if c != model.config.unet.in_channels:
-        raise ValueError(f"the VAE makes {c}-channel latents but the model's UNet reads "
+        raise ValueError(f"{vae_name} makes {c}-channel latents ({c} latent channels) but the model's UNet reads "
                          f"{model.config.unet.in_channels} channels: use the VAE it was trained with "
                          f"({model.config.vae})")
     if size % f:

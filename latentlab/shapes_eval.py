@@ -320,13 +320,6 @@ class LDMEvalSettings:
             raise ValueError(f"seed must be below 2**64 (torch generators are 64-bit), got {self.seed}")
 
 
-def check_same_latent_space(model, vae, vae_name: str) -> None:
-    """Refuse a VAE whose latents the model cannot denoise (another channel count)."""
-    if vae.config.latent_channels != model.config.unet.in_channels:
-        raise ValueError(f"{vae_name} has {vae.config.latent_channels} latent channels; the model denoises "
-                         f"{model.config.unet.in_channels}: decode with the model's own VAE ({model.config.vae})")
-
-
 def evaluate_ldm(model, vae, evaluator: ShapesEvaluator, settings: LDMEvalSettings, progress: bool = True) -> dict:
     """Prompt adherence at `settings`, the VAE's round trip on the same prompts, the evaluator's own
     accuracy, and (table_samples > 0) adherence for every CFG × steps of the table."""
@@ -350,7 +343,7 @@ def evaluate_ldm(model, vae, evaluator: ShapesEvaluator, settings: LDMEvalSettin
 
 
 __all__ = ["ADHERENCE_SEED", "ATTRIBUTES", "EvaluatorTrainSettings", "HELDOUT_SEED", "LDMEvalSettings",
-           "ShapesEvaluator", "adherence_prompts", "attribute_hits", "check_same_latent_space", "evaluate_ldm",
+           "ShapesEvaluator", "adherence_prompts", "attribute_hits", "evaluate_ldm",
            "evaluator_accuracy", "frechet_distance", "load_shapes_evaluator", "prompt_adherence", "render_scenes",
            "round_trip_adherence", "save_shapes_evaluator", "scene_attributes", "train_and_measure_evaluator",
            "train_shapes_evaluator"]
