@@ -21,12 +21,11 @@ time it scales by the counted FLOPs: seconds, not minutes.
 from __future__ import annotations
 
 import html
-import io
+import math
 from dataclasses import replace
 
 import ipywidgets as W
 import torch
-from matplotlib.figure import Figure
 
 from ..bench import interleaved_medians
 from ..memory import predict_activation_bytes
@@ -36,7 +35,8 @@ from .kit import App, LRUCache, guarded
 
 PIXEL_MODELS = {"same recipe": "the latent model's recipe run on pixels",
                 "fair": "DDPM/ADM-style: attention only at ≤ 32×32"}
-COLOURS = {"follows h·w": "tab:blue", "follows (h·w)²": "tab:red"}
+# Okabe & Ito's colour-blind-safe blue and vermillion
+COLOURS = {"follows h·w": "#0072B2", "follows (h·w)²": "#D55E00"}
 
 
 def counted_gflops(config: UNetConfig, side: int) -> dict:
@@ -75,7 +75,7 @@ class WhyLatentApp(App):
         self.measure = W.Button(description="measure on this machine", icon="stopwatch")
         self.measure.on_click(self._on_measure)
         self.controls["measure"] = self.measure
-        self.figure = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.figure = W.HTML()
         self.readout, self.measured = W.HTML(), W.HTML()
         levels = [self.controls[f"attention_{level}"] for level in range(len(self.recipe.attention_levels))]
         self.widget = W.VBox([W.HBox([self.controls["size"], self.controls["f"], self.controls["c"]]),
@@ -135,27 +135,28 @@ class WhyLatentApp(App):
         self.readout.value = self._describe(shown, total, mb)
         return shown
 
-    def _draw(self, flops: dict, memory: dict, shown: dict) -> bytes:
-        """Two panels, log scale: per space a bar for the part that follows h·w and one for (h·w)²."""
-        figure = Figure(figsize=(9, 2.6))
+    def _draw(self, flops: dict, memory: dict, shown: dict) -> str:
+        """Two panels of horizontal bars on a log scale, drawn in HTML (a matplotlib figure would cost
+        a few hundred ms per update): per space one bar for the part that follows h·w, one for (h·w)²."""
         labels = {"pixels": f"pixels 3×{shown['size']}²", "latent": "latent {}×{}²".format(*shown["latent_shape"][:2])}
-        for ax, values, title in zip(figure.subplots(1, 2), (flops, memory),
-                                     ("GFLOPs per step", "activation memory (MiB, fp32)")):
+        panels = []
+        for values, title in ((flops, "GFLOPs per step"), (memory, "activation memory (MiB, fp32)")):
             positive = [v for parts in values.values() for v in parts.values() if v > 0]
-            left = min(positive) / 4  # a zero (no attention anywhere) has no bar on a log axis: say "none"
-            for row, space in enumerate(values):
-                for offset, (part, value) in zip((-0.2, 0.2), values[space].items()):
-                    ax.barh(row + offset, value if value > 0 else 0, left=0, height=0.38, color=COLOURS[part],
-                            label=part if row == 0 else None)
-                    ax.annotate(f" {value:.3g}" if value > 0 else " none", (max(value, left), row + offset),
-                                va="center", fontsize=7)
-            ax.set(xscale="log", xlim=(left, max(positive) * 8), title=title, yticks=[0, 1],
-                   yticklabels=[labels[s] for s in values])
-        figure.axes[0].legend(fontsize=7, frameon=False, loc="upper right")
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=80)
-        return buffer.getvalue()
+            low, high = math.log10(min(positive) / 4), math.log10(max(positive) * 2)
+            rows = []
+            for space, parts in values.items():
+                bars = "".join(
+                    f"<div style='display:flex;align-items:center;height:14px'>"
+                    f"<div title='{html.escape(part)}' style='background:{COLOURS[part]};height:11px;"
+                    f"width:{0 if value <= 0 else 100 * (math.log10(value) - low) / (high - low):.1f}%'></div>"
+                    f"<span style='font-size:11px;margin-left:4px'>{f'{value:.3g}' if value > 0 else 'none'}</span></div>"
+                    for part, value in parts.items())
+                rows.append(f"<tr><td style='font-size:12px;white-space:nowrap;padding-right:6px'>{labels[space]}</td>"
+                            f"<td style='width:100%'>{bars}</td></tr>")
+            panels.append(f"<div style='flex:1;min-width:320px'><b>{title}</b> <small>(log scale)</small>"
+                          f"<table style='width:100%'>{''.join(rows)}</table></div>")
+        legend = " ".join(f"<span style='color:{colour}'>■</span> {html.escape(part)}" for part, colour in COLOURS.items())
+        return f"<div style='display:flex;gap:24px;flex-wrap:wrap'>{''.join(panels)}</div><small>{legend}</small>"
 
     @staticmethod
     def _describe(shown: dict, total: dict, mb: dict) -> str:
