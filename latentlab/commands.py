@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .i18n import tr
 from .strict_json import dumps
 
 
@@ -25,18 +26,87 @@ def given(args, *names: str) -> dict:
 def cmd_lab(args) -> int:
     import subprocess
 
+    from .i18n import DEFAULT, ENV, LANGUAGES, UnknownLanguage, normalise
     from .lessons import LESSONS, NOTEBOOKS
 
-    notebook = Path(args.notebook) if args.notebook else NOTEBOOKS / f"{LESSONS[0].stem}.ipynb"
+    code = args.lang or os.environ.get(ENV) or DEFAULT
+    try:
+        lang = normalise(code)
+    except UnknownLanguage:
+        available = ", ".join(f"{k} ({v})" for k, v in LANGUAGES.items())
+        print(tr("latentlab lab: no translation for the language {code!r}; the course speaks {available}").format(
+            code=code, available=available), file=sys.stderr)
+        return 2
+    # From here on the messages are in the course's language, even when only --lang chose it.
+    folder = NOTEBOOKS if lang == DEFAULT else NOTEBOOKS / lang
+    notebook = Path(args.notebook) if args.notebook else folder / f"{LESSONS[0].stem}.ipynb"
     if not notebook.is_file():
-        print(f"latentlab lab: no notebook at {notebook}; run it from a clone of the latentlab repository", file=sys.stderr)
+        print(tr("latentlab lab: no notebook at {notebook}; run it from a clone of the latentlab repository",
+                 lang).format(notebook=notebook), file=sys.stderr)
         return 2
     command = [sys.executable, "-m", "jupyter", "lab", str(notebook), *args.jupyter_args]
     # Jupyter refuses to start as root unless told; containers and course machines often are root.
     if getattr(os, "geteuid", lambda: 1)() == 0 and "--allow-root" not in command:
         command.append("--allow-root")
-    print("starting:", " ".join(command), file=sys.stderr)
-    return subprocess.call(command, cwd=notebook.parent)
+    extra = {}
+    if args.lang or lang != DEFAULT:  # the kernels speak it (without either, they keep i18n's own rules)
+        extra["env"] = env = dict(os.environ, **{ENV: lang})
+        settings = lab_language_settings(lang)
+        if settings is not None:
+            env["JUPYTERLAB_SETTINGS_DIR"] = str(settings)
+        elif lang != DEFAULT:
+            print(tr("latentlab lab: the lessons and widgets are in {lang}; for JupyterLab's own menus in it too, "
+                     "`pip install {package}`", lang).format(
+                lang=lang, package=f"jupyterlab-language-pack-{lang}-{lang.upper()}"), file=sys.stderr)
+    print(tr("starting: {command}", lang).format(command=" ".join(command)), file=sys.stderr)
+    return subprocess.call(command, cwd=notebook.parent, **extra)
+
+
+def lab_language_settings(lang: str) -> Path | None:
+    """A JupyterLab user-settings folder that selects `lang` for JupyterLab's menus, when its
+    language pack is installed (None otherwise, and for English). It copies the user's own settings
+    folder, so nothing of theirs is changed."""
+    import importlib.util
+    import json
+    import shutil
+    import tempfile
+
+    from .i18n import DEFAULT
+
+    if lang == DEFAULT or importlib.util.find_spec(f"jupyterlab_language_pack_{lang}_{lang.upper()}") is None:
+        return None
+    mine = Path(os.environ.get("JUPYTERLAB_SETTINGS_DIR", Path.home() / ".jupyter" / "lab" / "user-settings"))
+    folder = Path(tempfile.mkdtemp(prefix=f"latentlab-lab-{lang}-"))
+    if mine.is_dir():
+        shutil.copytree(mine, folder, dirs_exist_ok=True)
+    target = folder / "@jupyterlab" / "translation-extension" / "plugin.jupyterlab-settings"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"locale": f"{lang}_{lang.upper()}"}), encoding="utf-8")
+    return folder
+
+
+def cmd_classroom(args) -> int:
+    from .classroom import run
+
+    return run(args)
+
+
+def cmd_translations_extract(args) -> int:
+    from .translations import extract
+
+    written = extract(args.lang, tuple(args.only) if args.only else None)
+    print(tr("wrote {count} catalogue(s)").format(count=len(written)) + "".join(f"\n  {path}" for path in written))
+    return 0
+
+
+def cmd_translations_check(args) -> int:
+    from .translations import problems
+
+    found = problems(args.lang)
+    for line in found:
+        print(line)
+    print(tr("{count} problem(s) in the {lang} catalogues").format(count=len(found), lang=args.lang), file=sys.stderr)
+    return 1 if found else 0
 
 
 def cmd_lessons_build(args) -> int:
@@ -49,9 +119,9 @@ def cmd_lessons_build(args) -> int:
         return 2
     if args.check:
         for path in changed:
-            print(f"stale: {path} (run `latentlab lessons build`)", file=sys.stderr)
+            print(tr("stale: {path} (run `latentlab lessons build`)").format(path=path), file=sys.stderr)
         return 1 if changed else 0
-    print(f"wrote {len(changed)} file(s)" + "".join(f"\n  {path}" for path in changed))
+    print(tr("wrote {count} file(s)").format(count=len(changed)) + "".join(f"\n  {path}" for path in changed))
     return 0
 
 
@@ -66,7 +136,8 @@ def cmd_lessons_time(args) -> int:
         return 2
     if args.json:
         print_json(result)
-    print(f"wrote {TIMES}; run `latentlab lessons build` to put the times in the lessons' headers", file=sys.stderr)
+    print(tr("wrote {path}; run `latentlab lessons build` to put the times in the lessons' headers").format(path=TIMES),
+          file=sys.stderr)
     return 0
 
 
@@ -139,7 +210,7 @@ def cmd_study_ldm_f(args) -> int:
         print_json(result, indent=None)
         return 0
     print(summary(result))
-    print(f"written: {Path(args.out) / 'study-ldm-f.json'} and study-ldm-f.png")
+    print(tr("written: {json} and study-ldm-f.png").format(json=Path(args.out) / "study-ldm-f.json"))
     return 0
 
 
@@ -166,7 +237,7 @@ def cmd_eval_ldm(args) -> int:
     from .shapes_eval import LDMEvalSettings, evaluate_ldm, load_shapes_evaluator
 
     # Settings first: a bad sampler or step count is refused before seconds of loading.
-    settings = LDMEvalSettings(**given(args, "samples", "table_samples", "sampler", "steps", "cfg", "seed"))
+    settings = LDMEvalSettings(**given(args, "samples", "table_samples", "sampler", "steps", "cfg", "seed", "lang"))
     model = load_pretrained(args.model, kind="ldm") if args.model in shipped_models() else load_ldm(args.model)
     vae_name = args.vae or model.config.vae
     _, vae = resolve_vae(vae_name)
@@ -228,14 +299,18 @@ def cmd_encode(args) -> int:
         print_json(result)
         return 0
     c, h, w = figures.latent_shape
-    print(f"{args.image}: {x.shape[3]}×{x.shape[2]} px → latent {c}×{h}×{w} with {name} (× scaling factor {vae.scaling_factor:.4g})")
-    print(f"  values: {figures.pixel_values} → {figures.latent_values} ({figures.value_ratio:.1f}× fewer)")
-    print("  bytes:  raw " + f"{figures.raw_bytes}, latent " +
-          ", ".join(f"{k} {b} ({figures.ratio[k]:.0f}×, {figures.latent_bpp[k]:.2f} bpp)" for k, b in figures.latent_bytes.items()))
+    print(tr("{image}: {width}×{height} px → latent {c}×{h}×{w} with {model} (× scaling factor {scaling_factor:.4g})")
+          .format(image=args.image, width=x.shape[3], height=x.shape[2], c=c, h=h, w=w, model=name,
+                  scaling_factor=vae.scaling_factor))
+    print(tr("  values: {pixels} → {latent} ({ratio:.1f}× fewer)").format(
+        pixels=figures.pixel_values, latent=figures.latent_values, ratio=figures.value_ratio))
+    sizes = ", ".join(f"{k} {b} ({figures.ratio[k]:.0f}×, {figures.latent_bpp[k]:.2f} bpp)"
+                      for k, b in figures.latent_bytes.items())
+    print(tr("  bytes:  raw {raw}, latent {sizes}").format(raw=figures.raw_bytes, sizes=sizes))
     stats = result["stats"]
-    print(f"  latent: mean {stats['mean']:+.3f}, std {stats['std']:.3f}, range [{stats['min']:.3f}, {stats['max']:.3f}]")
+    print(tr("  latent: mean {mean:+.3f}, std {std:.3f}, range [{min:.3f}, {max:.3f}]").format(**stats))
     if args.out is not None:
-        print(f"  saved to {args.out}")
+        print(tr("  saved to {path}").format(path=args.out))
     return 0
 
 
@@ -247,8 +322,8 @@ def cmd_bench_widgets(args) -> int:
     if args.json:
         print_json(result)
         return 0
-    print(f"widget update latency, median of {result['repeats']} updates at {result['size']} px "
-          f"({result['device']}):")
+    print(tr("widget update latency, median of {repeats} updates at {size} px ({device}):").format(
+        repeats=result["repeats"], size=result["size"], device=result["device"]))
     for key, ms in result["median_ms"].items():
         print(f"  {key:<16}{ms:8.1f} ms")
     for key, note in result.get("notes", {}).items():

@@ -10,6 +10,8 @@ import os
 
 import torch
 
+from .i18n import tr
+
 
 def pick_device() -> torch.device:
     """The best available device, unless `LATENTLAB_DEVICE` names one."""
@@ -18,11 +20,10 @@ def pick_device() -> torch.device:
         try:
             device = torch.device(wanted)
         except RuntimeError as err:
-            raise ValueError(
-                f"LATENTLAB_DEVICE={wanted!r} is not a device name; expected e.g. 'cpu', 'cuda', 'cuda:0' or 'mps'"
-            ) from err
+            raise ValueError(tr("LATENTLAB_DEVICE={wanted!r} is not a device name; expected e.g. 'cpu', 'cuda', "
+                                "'cuda:0' or 'mps'").format(wanted=wanted)) from err
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"LATENTLAB_DEVICE={wanted!r} but this torch build sees no CUDA GPU")
+            raise ValueError(tr("LATENTLAB_DEVICE={wanted!r} but this torch build sees no CUDA GPU").format(wanted=wanted))
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -239,11 +239,19 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(distance.clamp(min=0))
 
 
-def adherence_prompts(n: int, seed: int = ADHERENCE_SEED) -> list:
+def adherence_prompts(n: int, seed: int = ADHERENCE_SEED, lang: str = "en") -> list:
     """`n` (scene, caption) pairs of one object, fully described (size, colour, shape, background,
-    position): the prompts of `prompt_adherence`, from a seed the training set never uses."""
+    position): the prompts of `prompt_adherence`, from a seed the training set never uses. With
+    lang="es" the same scenes carry their Spanish captions (`latentlab.captions_es`)."""
     data = CaptionedShapes(n, seed=seed, drop=0.0)
-    return [data.scene_and_caption(i) for i in range(n)]
+    pairs = [data.scene_and_caption(i) for i in range(n)]
+    if lang == "es":
+        from .captions_es import caption
+
+        return [(scene, caption(scene)) for scene, _ in pairs]
+    if lang != "en":
+        raise ValueError(f"captions exist in en and es, not {lang!r}")
+    return pairs
 
 
 def render_scenes(scenes, image_size: int = 128) -> torch.Tensor:
@@ -274,13 +282,14 @@ def round_trip_adherence(vae, evaluator: ShapesEvaluator, n: int = 256, image_si
 @torch.no_grad()
 def prompt_adherence(model, vae, evaluator: ShapesEvaluator, n: int = 256, sampler: str = SamplingDefaults.sampler,
                      steps: int = SamplingDefaults.steps, cfg: float = SamplingDefaults.cfg, seed: int = 0,
-                     batch_size: int = 32, progress: bool = True, keep: list | None = None) -> dict:
-    """Generate one picture per prompt for `n` held-out prompts and read them back with the evaluator.
+                     batch_size: int = 32, progress: bool = True, keep: list | None = None, lang: str = "en") -> dict:
+    """Generate one picture per prompt for `n` held-out prompts (captions in `lang`: en or es) and
+    read them back with the evaluator.
 
     Returns {"shape", "color", "background", "size", "position", "joint"} as fractions (joint =
     shape and colour both right), plus "samples".
     keep: a list that receives each batch of generated pictures (B, 3, H, W), in prompt order."""
-    items = adherence_prompts(n)
+    items = adherence_prompts(n, lang=lang)
     reads = []
     for start in tqdm(range(0, n, batch_size), desc=f"adherence {sampler} {steps} steps cfg {cfg}",
                       disable=not progress, unit="batch"):
@@ -306,6 +315,7 @@ class LDMEvalSettings:
     seed: int = 0
     table_cfgs: tuple[float, ...] = (1.0, 3.0, 5.0, 7.5)  # from none to SD v1's default guidance
     table_steps: tuple[int, ...] = (10, 20, 50)
+    lang: str = "en"                            # the captions' language: en, or es (`latentlab.captions_es`)
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
@@ -318,12 +328,14 @@ class LDMEvalSettings:
             raise ValueError(f"cfg must be a finite number ≥ 0 (1 = no guidance), got {self.cfg!r}")
         if self.seed >= 2**64:  # refused now, not after loading three models
             raise ValueError(f"seed must be below 2**64 (torch generators are 64-bit), got {self.seed}")
+        if self.lang not in ("en", "es"):
+            raise ValueError(f"lang must be en or es (the languages captions exist in), got {self.lang!r}")
 
 
 def evaluate_ldm(model, vae, evaluator: ShapesEvaluator, settings: LDMEvalSettings, progress: bool = True) -> dict:
     """Prompt adherence at `settings`, the VAE's round trip on the same prompts, the evaluator's own
     accuracy, and (table_samples > 0) adherence for every CFG × steps of the table."""
-    run = {"sampler": settings.sampler, "seed": settings.seed}
+    run = {"sampler": settings.sampler, "seed": settings.seed, "lang": settings.lang}
     result = {
         "evaluator_accuracy": evaluator_accuracy(evaluator),
         "adherence": prompt_adherence(model, vae, evaluator, n=settings.samples, steps=settings.steps,

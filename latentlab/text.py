@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import COLORS, POSITIONS, SHAPES, SIZES
+from .i18n import tr
 
 SPECIAL_TOKENS = ("<pad>", "<start>", "<end>")
 # A word is a run of letters of any alphabet ("círculo" is one word, not 'c' + 'rculo'); digits
@@ -62,10 +63,11 @@ class Tokenizer:
     def words(self, prompt: str) -> list[str]:
         """The prompt's words, lower-cased: 'A red círculo!' → ['a', 'red', 'círculo']."""
         if isinstance(prompt, (bytes, bytearray)):
-            raise TypeError(f"a prompt is a string, got bytes: {bytes(prompt)[:40]!r}; decode it first, "
-                            "e.g. prompt.decode('utf-8')")
+            raise TypeError(tr("a prompt is a string, got bytes: {data!r}; decode it first, "
+                               "e.g. prompt.decode('utf-8')").format(data=bytes(prompt)[:40]))
         if not isinstance(prompt, str):
-            raise TypeError(f"a prompt is a string, got {type(prompt).__name__}: {prompt!r}")
+            raise TypeError(tr("a prompt is a string, got {kind}: {prompt!r}").format(kind=type(prompt).__name__,
+                                                                                      prompt=prompt))
         # NFC: an accent typed as a separate combining mark joins its letter ('í', not 'i' + '́').
         return WORD.findall(unicodedata.normalize("NFC", prompt).lower())
 
@@ -76,27 +78,39 @@ class Tokenizer:
         return sorted({ch for ch in prompt if not (ch.isspace() or WORD.fullmatch(ch)
                                                    or unicodedata.category(ch).startswith("P"))})
 
+    def read(self, prompt: str) -> list[str]:
+        """The words the encoder reads: the prompt's own, or, for a Spanish caption, the English
+        caption's (`latentlab.captions_es`: "un círculo rojo" → ['a', 'red', 'circle'])."""
+        from .captions_es import english_words, is_spanish
+
+        words = self.words(prompt)
+        if all(w in self.ids for w in words) or not is_spanish(words):
+            return words
+        return english_words(words, prompt)
+
     def encode(self, prompt: str) -> list[int]:
         """One prompt → `context_length` ids: <start> words <end> <pad>…"""
-        words = self.words(prompt)
+        words = self.read(prompt)
         unknown = [w for w in words if w not in self.ids or w in SPECIAL_TOKENS]
         if unknown:
             known = self.vocab[len(SPECIAL_TOKENS):]
             hints = []
             for w in unknown:
                 close = difflib.get_close_matches(w, known, n=3, cutoff=0.5)
-                hints.append(f"{w!r}: did you mean {' or '.join(close)}?" if close else f"{w!r}: no known word is close")
-            hints = "; ".join(hints)
-            raise ValueError(f"unknown word(s) in {prompt!r}: {hints} The model knows {len(known)} words: "
-                             f"{', '.join(known)}")
+                hints.append(tr("{word!r}: did you mean {options}?").format(word=w, options=tr(" or ").join(close))
+                             if close else tr("{word!r}: no known word is close").format(word=w))
+            raise ValueError(tr("unknown word(s) in {prompt!r}: {hints} The model knows {n} words: {words}").format(
+                prompt=prompt, hints="; ".join(hints), n=len(known), words=", ".join(known)))
         unreadable = self._not_readable(prompt)
         if unreadable:
-            raise ValueError(f"the prompt {prompt!r} holds {', '.join(map(repr, unreadable))}: not letters, and the "
-                             "model reads words only; write numbers out as words or leave them out")
+            raise ValueError(tr("the prompt {prompt!r} holds {chars}: not letters, and the model reads words only; "
+                                "write numbers out as words or leave them out").format(
+                prompt=prompt, chars=", ".join(map(repr, unreadable))))
         limit = self.context_length - 2
         if len(words) > limit:
-            raise ValueError(f"the prompt has {len(words)} words; the text encoder reads at most {limit} "
-                             f"(its context is {self.context_length} tokens with <start> and <end>)")
+            raise ValueError(tr("the prompt has {n} words; the text encoder reads at most {limit} (its context is "
+                                "{context} tokens with <start> and <end>)").format(
+                n=len(words), limit=limit, context=self.context_length))
         ids = [self.start_id] + [self.ids[w] for w in words] + [self.end_id]
         return ids + [self.pad_id] * (self.context_length - len(ids))
 
@@ -113,6 +127,12 @@ class Tokenizer:
     def decode(self, ids: torch.Tensor | list[int]) -> str:
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else ids
         return " ".join(self.vocab[i] for i in ids if i not in (self.pad_id, self.start_id, self.end_id))
+
+
+def to_english(prompt: str) -> str:
+    """The caption the text encoder reads for `prompt`: itself for an English prompt, the English twin
+    of a Spanish one ("un círculo rojo grande" → "a large red circle")."""
+    return " ".join(Tokenizer().read(prompt))
 
 
 @dataclass

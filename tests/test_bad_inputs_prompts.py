@@ -27,7 +27,9 @@ def models():
     ("a red circle 🙂", ValueError, ["'🙂'", "words only"]),
     ("a\x00red circle", ValueError, ["'\\x00'"]),
     ("a red banana", ValueError, ["unknown word", "banana", "The model knows 26 words"]),
-    ("círculo rojo", ValueError, ["'círculo'", "did you mean circle"]),
+    ("a círculo red", ValueError, ["'círculo'", "did you mean circle"]),  # mostly English: English help
+    ("un circlo rojo", ValueError, ["'circlo'", "did you mean círculo"]),  # Spanish: Spanish help
+    ("una estrella roja brillante", ValueError, ["'brillante'", "The Spanish captions use"]),
     ("a red circle " * 12, ValueError, ["tokens", "at most"]),
 ])
 def test_a_prompt_the_model_cannot_read_is_refused_by_name(models, prompt, error, words):

@@ -10,13 +10,13 @@ from latentlab import cli
 @pytest.fixture
 def calls(monkeypatch):
     seen = []
-    monkeypatch.setattr(subprocess, "call", lambda command, cwd=None: seen.append((command, cwd)) or 0)
+    monkeypatch.setattr(subprocess, "call", lambda command, cwd=None, env=None: seen.append((command, cwd, env)) or 0)
     return seen
 
 
 def test_lab_opens_lesson_00_with_jupyter_options_passed_on(calls):
     assert cli.main(["lab", "--no-browser", "--port", "8890"]) == 0
-    command, cwd = calls[0]
+    command, cwd, _ = calls[0]
     assert command[1:4] == ["-m", "jupyter", "lab"]
     assert command[4].endswith("00_welcome.ipynb")
     assert command[5:8] == ["--no-browser", "--port", "8890"]
@@ -43,3 +43,16 @@ def test_lab_as_root_adds_allow_root(calls, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 1000, raising=False)
     cli.main(["lab"])
     assert "--allow-root" not in calls[1][0]
+
+
+def test_lab_in_spanish_opens_the_spanish_lesson_00_with_spanish_kernels(calls, monkeypatch):
+    monkeypatch.delenv("LATENTLAB_LANG", raising=False)
+    assert cli.main(["lab", "--lang", "es", "--no-browser"]) == 0
+    command, cwd, env = calls[0]
+    assert command[4].endswith("es/00_welcome.ipynb") and cwd.name == "es"
+    assert env["LATENTLAB_LANG"] == "es"
+
+
+def test_lab_with_an_unknown_language_lists_the_available_ones(calls, capsys):
+    assert cli.main(["lab", "--lang", "xx"]) == 2
+    assert "en (English), es (español)" in capsys.readouterr().err and not calls

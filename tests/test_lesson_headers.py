@@ -106,7 +106,7 @@ def test_lessons_time_runs_a_notebook_and_records_it(tmp_path):
     saved = json.loads(out.read_text())
     assert saved == result and set(saved["lessons"]) == {"00", "03"}
     entry = saved["lessons"]["00"]
-    assert entry["seconds"] > 0 and entry["fast"] is True and entry["notebook"].endswith("00_welcome.ipynb")
+    assert entry["seconds"] > 0 and entry["fast"] is True and entry["notebook"].endswith("solutions/00_welcome_solutions.ipynb")  # the solved version: every cell runs
     assert isinstance(entry["torch_threads"], int) and entry["torch_threads"] >= 1
     assert entry["cpu_cores"] >= 1 and "torch" in entry["hardware"] and re.fullmatch(r"\d{4}-\d\d-\d\d", entry["date"])
     assert "not measured yet" in time_phrase(entry)   # a FAST run never reaches a header

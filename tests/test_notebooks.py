@@ -1,6 +1,8 @@
 """Every notebook of the course (and every solution) executes headless, top to bottom, without error.
 
 LATENTLAB_FAST=1 tells notebooks to shorten their long cells (live training, big sweeps).
+LATENTLAB_LANG picks the edition executed: English by default, `LATENTLAB_LANG=es ./course test` runs
+the Spanish notebooks (notebooks/es/) instead, with the kernels speaking Spanish.
 """
 
 import os
@@ -10,21 +12,27 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from latentlab.i18n import LANGUAGES, language, tr
 from latentlab.lessons import LESSONS, lesson_notebooks
+from latentlab.lessons.build import language_folder
 
 ROOT = Path(__file__).resolve().parent.parent
+LANG = language()
 # The lessons manifest says which notebooks exist; a lesson added there is executed here with no other edit.
-NOTEBOOKS = lesson_notebooks(LESSONS, ROOT / "notebooks")
+NOTEBOOKS = lesson_notebooks(LESSONS, language_folder(ROOT / "notebooks", LANG))
+EVERY_EDITION = {p for lang in LANGUAGES for p in lesson_notebooks(LESSONS, language_folder(ROOT / "notebooks", lang))}
 
 
-def test_every_lesson_of_the_manifest_has_its_notebook():
-    for lesson in LESSONS:
-        assert (ROOT / "notebooks" / f"{lesson.stem}.ipynb").is_file(), f"{lesson.stem}: run `latentlab lessons build`"
+def test_every_lesson_of_the_manifest_has_its_notebook_in_every_language():
+    for lang in LANGUAGES:
+        for lesson in LESSONS:
+            path = language_folder(ROOT / "notebooks", lang) / f"{lesson.stem}.ipynb"
+            assert path.is_file(), f"{path}: run `latentlab lessons build`"
 
 
 def test_no_notebook_outside_the_manifest():
     on_disk = {p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
-    assert on_disk == set(NOTEBOOKS), f"notebooks no lesson generates: {sorted(on_disk - set(NOTEBOOKS))}"
+    assert on_disk == EVERY_EDITION, f"notebooks no lesson generates: {sorted(on_disk - EVERY_EDITION)}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT / "notebooks")) for p in NOTEBOOKS])
@@ -41,6 +49,7 @@ def test_notebook_executes(path):
     nb = nbformat.read(path, as_version=4)
     env_before = dict(os.environ)
     os.environ["LATENTLAB_FAST"] = "1"
+    os.environ["LATENTLAB_LANG"] = LANG
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
@@ -59,4 +68,5 @@ def test_notebook_executes(path):
         for cell in nb.cells:
             for output in cell.get("outputs", []):
                 text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
-                assert "❌" not in text and "not written yet" not in text, f"{path.name}: a solution fails: {text[:300]}"
+                unwritten = tr("not written yet", LANG)
+                assert "❌" not in text and unwritten not in text, f"{path.name}: a solution fails: {text[:300]}"

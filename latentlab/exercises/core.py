@@ -26,10 +26,15 @@ from dataclasses import dataclass
 
 import torch
 
+from ..i18n import tr
+
 
 @dataclass
 class Mistake:
-    """A named common mistake: `fn` takes the same arguments as the reference and makes the mistake."""
+    """A named common mistake: `fn` takes the same arguments as the reference and makes the mistake.
+
+    `name` and `hint` are English, marked `N_("…")` for the checkers' catalogue; `check` shows them in the
+    learner's language, while `CheckResult.mistake` keeps the English name (tests and code compare it)."""
 
     name: str
     hint: str
@@ -85,13 +90,16 @@ def _close(a, b, atol: float, rtol: float) -> bool:
 def _describe_difference(got, expected) -> str:
     if isinstance(expected, torch.Tensor):
         if not isinstance(got, torch.Tensor):
-            return f"expected a tensor of shape {tuple(expected.shape)}, your function returned {type(got).__name__}"
+            return tr("expected a tensor of shape {shape}, your function returned {type}").format(
+                shape=tuple(expected.shape), type=type(got).__name__)
         if got.shape != expected.shape:
-            return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+            return tr("expected shape {expected}, got {got}").format(expected=tuple(expected.shape),
+                                                                     got=tuple(got.shape))
         if not torch.isfinite(got).all():
-            return "your output holds NaN or inf values"
-        return f"values are off by up to {(got.double() - expected.double()).abs().max().item():.3g}"
-    return f"expected {expected!r}, got {got!r}"
+            return tr("your output holds NaN or inf values")
+        return tr("values are off by up to {error:.3g}").format(
+            error=(got.double() - expected.double()).abs().max().item())
+    return tr("expected {expected!r}, got {got!r}").format(expected=expected, got=got)
 
 
 def report(message: str, passed: bool, mistake: str | None, quiet: bool) -> CheckResult:
@@ -144,7 +152,7 @@ def check(student_fn: Callable, reference_fn: Callable, make_inputs: Callable[[t
     Prints ✅ when every trial matches, otherwise ❌ with the recognised mistake's hint or a
     description of the difference. Never raises. Returns a CheckResult.
     """
-    name = name or getattr(student_fn, "__name__", "your function")
+    name = name or getattr(student_fn, "__name__", None) or tr("your function")
     generator = torch.Generator().manual_seed(seed)
     for trial in range(trials):
         inputs = make_inputs(generator)
@@ -152,25 +160,30 @@ def check(student_fn: Callable, reference_fn: Callable, make_inputs: Callable[[t
         try:
             got = student_fn(**{k: _copy(v) for k, v in inputs.items()})
         except NotImplementedError:
-            return report(f"❌ {name}: not written yet — replace the `raise NotImplementedError` with your code.",
-                          False, None, quiet)
+            return report(tr("❌ {name}: not written yet — replace the `raise NotImplementedError` with your "
+                             "code.").format(name=name), False, None, quiet)
         except Exception as err:  # noqa: BLE001 - the student's own error, shown without our frames
             where = traceback.extract_tb(err.__traceback__)[-1]
-            raised = f"raised {type(err).__name__}: {err} (line {where.lineno}: {where.line})"
+            raised = tr("raised {error}: {message} (line {line}: {code})").format(
+                error=type(err).__name__, message=err, line=where.lineno, code=where.line)
             mistake = _matching_error(err, mistakes, inputs)
             if mistake is not None:
-                return report(f"❌ {name}: looks like {mistake.name} (your function {raised}). Hint: {mistake.hint}",
-                              False, mistake.name, quiet)
+                return report(tr("❌ {name}: looks like {mistake} (your function {raised}). Hint: {hint}").format(
+                    name=name, mistake=tr(mistake.name), raised=raised, hint=tr(mistake.hint)),
+                    False, mistake.name, quiet)
             return report(f"❌ {name} {raised}", False, None, quiet)
         if _close(got, expected, atol, rtol):
             continue
         mistake = _matching_output(got, expected, mistakes, inputs, atol, rtol)
         if mistake is not None:
-            return report(f"❌ {name}: looks like {mistake.name}. Hint: {mistake.hint}", False, mistake.name, quiet)
+            return report(tr("❌ {name}: looks like {mistake}. Hint: {hint}").format(
+                name=name, mistake=tr(mistake.name), hint=tr(mistake.hint)), False, mistake.name, quiet)
         shown = ", ".join(f"{k}={_short(v)}" for k, v in inputs.items())
-        return report(f"❌ {name}: wrong on trial {trial + 1} ({shown}): {_describe_difference(got, expected)}.",
-                      False, None, quiet)
-    return report(f"✅ {name}: matches the reference on {trials} random inputs.", True, None, quiet)
+        return report(tr("❌ {name}: wrong on trial {trial} ({inputs}): {difference}.").format(
+            name=name, trial=trial + 1, inputs=shown, difference=_describe_difference(got, expected)),
+            False, None, quiet)
+    return report(tr("✅ {name}: matches the reference on {trials} random inputs.").format(name=name, trials=trials),
+                  True, None, quiet)
 
 
 def check_written(student_fn: Callable, reference_fn: Callable, make_inputs: Callable[[torch.Generator], dict],
@@ -183,8 +196,8 @@ def check_written(student_fn: Callable, reference_fn: Callable, make_inputs: Cal
     except Exception:  # noqa: BLE001 - check() below reports the student's own error
         got = NotImplemented
     if got is None:
-        return report(f"❌ {name}: not written yet — your function returns None. Write its body and `return` "
-                      "the answer.", False, None, kwargs.get("quiet", False))
+        return report(tr("❌ {name}: not written yet — your function returns None. Write its body and `return` "
+                         "the answer.").format(name=name), False, None, kwargs.get("quiet", False))
     return check(student_fn, reference_fn, make_inputs, mistakes, name=name, **kwargs)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..i18n import N_
 from ..metrics import BYTES_PER_VALUE, compression_figures
 from .core import CheckResult, Mistake, check_written, random_int
 
@@ -40,19 +41,19 @@ def _ratio_wrong(inverted=False, fixed_bytes=None, f_once=False, rgb=True, bytes
 
 
 COMPRESSION_RATIO_MISTAKES = [
-    Mistake("the ratio inverted (latent / image)", "the ratio says how many times *smaller* the latent is: "
-            "image bytes ÷ latent bytes, a number above 1 (48 for 512×512×3 vs 64×64×4 in uint8).",
+    Mistake(N_("the ratio inverted (latent / image)"), N_("the ratio says how many times *smaller* the latent is: "
+            "image bytes ÷ latent bytes, a number above 1 (48 for 512×512×3 vs 64×64×4 in uint8)."),
             _ratio_wrong(inverted=True)),
-    Mistake("every latent value counted as 4 bytes", "the bytes depend on the dtype: fp32 = 4, fp16 = 2, "
-            "uint8 = 1 byte per value (latentlab.metrics.BYTES_PER_VALUE).", _ratio_wrong(fixed_bytes=4)),
-    Mistake("f applied to one side only", "f shrinks *both* sides: the latent has (H/f)·(W/f) positions, "
-            "f² times fewer than the image.", _ratio_wrong(f_once=True)),
-    Mistake("the image's 3 colour channels left out", "an RGB image stores 3 values per pixel: H·W·3 bytes.",
+    Mistake(N_("every latent value counted as 4 bytes"), N_("the bytes depend on the dtype: fp32 = 4, fp16 = 2, "
+            "uint8 = 1 byte per value (latentlab.metrics.BYTES_PER_VALUE)."), _ratio_wrong(fixed_bytes=4)),
+    Mistake(N_("f applied to one side only"), N_("f shrinks *both* sides: the latent has (H/f)·(W/f) positions, "
+            "f² times fewer than the image."), _ratio_wrong(f_once=True)),
+    Mistake(N_("the image's 3 colour channels left out"), N_("an RGB image stores 3 values per pixel: H·W·3 bytes."),
             _ratio_wrong(rgb=False)),
     # 3·f²/c is the lesson's own *value* ratio: right only for a uint8 latent.
-    Mistake("the value ratio 3·f²/c (bytes ignored)", "3·f²/c counts values, H·W·3 against c·(H/f)·(W/f). "
+    Mistake(N_("the value ratio 3·f²/c (bytes ignored)"), N_("3·f²/c counts values, H·W·3 against c·(H/f)·(W/f). "
             "The question asks for bytes: the image's values are 1 byte each (uint8), the latent's values "
-            "BYTES_PER_VALUE[dtype] bytes each, so divide the value ratio by that (fp16: half, fp32: a quarter).",
+            "BYTES_PER_VALUE[dtype] bytes each, so divide the value ratio by that (fp16: half, fp32: a quarter)."),
             _ratio_wrong(bytes_ignored=True)),
 ]
 
@@ -76,11 +77,11 @@ def _bpp_wrong(bits=True, per_value=False, fixed_bytes=None):
 
 
 BITS_PER_PIXEL_MISTAKES = [
-    Mistake("bytes instead of bits", "a byte is 8 bits: multiply the latent's bytes by 8.", _bpp_wrong(bits=False)),
-    Mistake("bits per image *value* instead of per pixel", "bits per pixel divides by the H·W pixels, not the "
-            "H·W·3 values (JPEG's convention: a pixel is one RGB triple).", _bpp_wrong(per_value=True)),
-    Mistake("every latent value counted as 4 bytes", "the bytes depend on the dtype: fp32 = 4, fp16 = 2, "
-            "uint8 = 1 byte per value.", _bpp_wrong(fixed_bytes=4)),
+    Mistake(N_("bytes instead of bits"), N_("a byte is 8 bits: multiply the latent's bytes by 8."), _bpp_wrong(bits=False)),
+    Mistake(N_("bits per image *value* instead of per pixel"), N_("bits per pixel divides by the H·W pixels, not the "
+            "H·W·3 values (JPEG's convention: a pixel is one RGB triple)."), _bpp_wrong(per_value=True)),
+    Mistake(N_("every latent value counted as 4 bytes"), N_("the bytes depend on the dtype: fp32 = 4, fp16 = 2, "
+            "uint8 = 1 byte per value."), _bpp_wrong(fixed_bytes=4)),
 ]
 
 

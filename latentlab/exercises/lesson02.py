@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..i18n import N_
 from ..vae import DiagonalGaussian
 from .core import CheckResult, Mistake, check_written, random_float, random_int
 
@@ -60,18 +61,18 @@ def _kl_wrong(half=0.5, minus_one=1.0, logvar_sign=-1.0, sigma_power=1.0, total=
 
 
 KL_BY_HAND_MISTAKES = [
-    Mistake("the costliest value picked by the largest |μ|", "a value with μ = 0 can cost the most: a σ far from "
+    Mistake(N_("the costliest value picked by the largest |μ|"), N_("a value with μ = 0 can cost the most: a σ far from "
             "1, tiny or huge, costs ½(σ² − 1 − log σ²) (log σ² = −6 alone costs ≈ 2.5 nats). Compute each value's "
-            "½(μ² + σ² − 1 − log σ²) and take the argmax of those.", _kl_wrong(costliest="mean")),
-    Mistake("the 0.5 left out", "each value costs ½(μ² + σ² − 1 − log σ²): halve the terms.", _kl_wrong(half=1.0)),
-    Mistake("the −1 left out", "each value's term is μ² + σ² − 1 − log σ², which is 0 for μ = 0, σ = 1; "
-            "without the −1 a perfect value would cost ½ nat.", _kl_wrong(minus_one=0.0)),
-    Mistake("the wrong sign of log σ²", "it is *minus* log σ²: a tiny σ (log σ² ≪ 0) must cost a lot, "
-            "not earn nats back.", _kl_wrong(logvar_sign=1.0)),
-    Mistake("σ used where σ² belongs", "the term is the variance σ² = exp(logvar), not σ = exp(0.5·logvar).",
+            "½(μ² + σ² − 1 − log σ²) and take the argmax of those."), _kl_wrong(costliest="mean")),
+    Mistake(N_("the 0.5 left out"), N_("each value costs ½(μ² + σ² − 1 − log σ²): halve the terms."), _kl_wrong(half=1.0)),
+    Mistake(N_("the −1 left out"), N_("each value's term is μ² + σ² − 1 − log σ², which is 0 for μ = 0, σ = 1; "
+            "without the −1 a perfect value would cost ½ nat."), _kl_wrong(minus_one=0.0)),
+    Mistake(N_("the wrong sign of log σ²"), N_("it is *minus* log σ²: a tiny σ (log σ² ≪ 0) must cost a lot, "
+            "not earn nats back."), _kl_wrong(logvar_sign=1.0)),
+    Mistake(N_("σ used where σ² belongs"), N_("the term is the variance σ² = exp(logvar), not σ = exp(0.5·logvar)."),
             _kl_wrong(sigma_power=0.5)),
-    Mistake("the mean cost per value instead of the total", "the KL of independent values adds up: return the "
-            "sum over the n values, not their average.", _kl_wrong(total="mean")),
+    Mistake(N_("the mean cost per value instead of the total"), N_("the KL of independent values adds up: return the "
+            "sum over the n values, not their average."), _kl_wrong(total="mean")),
 ]
 
 
@@ -115,17 +116,17 @@ def _positive_root(kl: torch.Tensor) -> torch.Tensor:
 
 
 LOGVAR_FOR_KL_MISTAKES = [
-    Mistake("the positive root (σ > 1)", "two log-variances cost k nats, one with σ < 1 and one with σ > 1; the "
-            "exercise asks for the certain one, log σ² < 0: search s between −(2k + 2) and 0.", _positive_root),
-    Mistake("the e^s term dropped (log σ² = −2k − 1)", "−2k − 1 solves ½(−1 − s) = k, which forgets σ² = e^s; at "
-            "k = 1 that is e^−3 ≈ 0.05, not nothing: solve ½(e^s − 1 − s) = k itself (bisection, or Newton).",
+    Mistake(N_("the positive root (σ > 1)"), N_("two log-variances cost k nats, one with σ < 1 and one with σ > 1; the "
+            "exercise asks for the one with σ < 1, log σ² < 0: search s between −(2k + 2) and 0."), _positive_root),
+    Mistake(N_("the e^s term dropped (log σ² = −2k − 1)"), N_("−2k − 1 solves ½(−1 − s) = k, which forgets σ² = e^s; at "
+            "k = 1 that is e^−3 ≈ 0.05, not nothing: solve ½(e^s − 1 − s) = k itself (bisection, or Newton)."),
             lambda kl: -2 * kl - 1),
-    Mistake("the 0.5 left out (solved e^s − 1 − s = k)", "one value's KL is ½(e^s − 1 − s) at μ = 0: with the ½ "
-            "dropped you found the log σ² of a KL of k/2.",
+    Mistake(N_("the 0.5 left out (solved e^s − 1 − s = k)"), N_("one value's KL is ½(e^s − 1 − s) at μ = 0: with the ½ "
+            "dropped you found the log σ² of a KL of k/2."),
             lambda kl: _solve(kl, -(kl + 2), torch.zeros_like(kl), lambda s: 2 * _kl_at_zero_mean(s))),
-    Mistake("log σ returned instead of log σ²", "your σ is right, but the answer is the log-*variance*: "
-            "log σ² = 2·log σ.", lambda kl: logvar_for_kl_reference(kl) / 2),
-    Mistake("σ² returned instead of log σ²", "return the log of the variance, s = log σ², not e^s.",
+    Mistake(N_("log σ returned instead of log σ²"), N_("your σ is right, but the answer is the log-*variance*: "
+            "log σ² = 2·log σ."), lambda kl: logvar_for_kl_reference(kl) / 2),
+    Mistake(N_("σ² returned instead of log σ²"), N_("return the log of the variance, s = log σ², not e^s."),
             lambda kl: logvar_for_kl_reference(kl).exp()),
 ]
 
@@ -153,13 +154,13 @@ def scaling_factor_reference(latents: torch.Tensor) -> float:
 
 
 SCALING_FACTOR_MISTAKES = [
-    Mistake("std instead of 1/std", "the factor *multiplies* the latents to bring their std to 1, so it is "
-            "1 / std (SD's 0.18215 ≈ 1 / 5.49).", lambda latents: latents.double().std().item()),
-    Mistake("1/variance instead of 1/std", "dividing by the variance gives a std of 1/std, not 1: use "
-            "1 / latents.std().", lambda latents: 1.0 / latents.double().var().item()),
-    Mistake("the mean not subtracted (1/RMS)", "the std is measured around the mean: latents.std(), not "
-            "√mean(z²).", lambda latents: 1.0 / latents.double().pow(2).mean().sqrt().item()),
-    Mistake("1/max|z| instead of 1/std", "the factor sets the *spread* to 1 (std), not the largest value.",
+    Mistake(N_("std instead of 1/std"), N_("the factor *multiplies* the latents to bring their std to 1, so it is "
+            "1 / std (SD's 0.18215 ≈ 1 / 5.49)."), lambda latents: latents.double().std().item()),
+    Mistake(N_("1/variance instead of 1/std"), N_("dividing by the variance gives a std of 1/std, not 1: use "
+            "1 / latents.std()."), lambda latents: 1.0 / latents.double().var().item()),
+    Mistake(N_("the mean not subtracted (1/RMS)"), N_("the std is measured around the mean: latents.std(), not "
+            "√mean(z²)."), lambda latents: 1.0 / latents.double().pow(2).mean().sqrt().item()),
+    Mistake(N_("1/max|z| instead of 1/std"), N_("the factor sets the *spread* to 1 (std), not the largest value."),
             lambda latents: 1.0 / latents.double().abs().max().item()),
 ]
 

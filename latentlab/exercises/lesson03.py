@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..i18n import N_
 from ..schedules import NoiseSchedule, scaled_linear_betas
 from .core import CheckResult, Mistake, check_written, random_float, random_int
 
@@ -55,19 +56,19 @@ def _q_sample_not_reshaped(x0, t, noise, alpha_bar):
 
 
 Q_SAMPLE_MISTAKES = [
-    Mistake("a missing square root", "x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε: both scales are square roots "
-            "(ᾱ_t is a fraction of the *variance*; the standard deviation is its root).", _q_sample_wrong(sqrt=False)),
-    Mistake("ᾱ indexed off by one", "use alpha_bar[t], not alpha_bar[t − 1] or [t + 1]: the table is "
-            "indexed by t itself, from 0 to T−1.", _q_sample_wrong(shift=-1)),
-    Mistake("ᾱ indexed off by one", "use alpha_bar[t], not alpha_bar[t − 1] or [t + 1]: the table is "
-            "indexed by t itself, from 0 to T−1.", _q_sample_wrong(shift=1)),
-    Mistake("the wrong sign of the noise term", "the noise is *added*: + √(1−ᾱ_t)·ε.", _q_sample_wrong(sign=-1.0)),
-    Mistake("x0 and the noise swapped", "√ᾱ_t multiplies the clean data x0, √(1−ᾱ_t) multiplies the noise ε.",
+    Mistake(N_("a missing square root"), N_("x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε: both scales are square roots "
+            "(ᾱ_t is a fraction of the *variance*; the standard deviation is its root)."), _q_sample_wrong(sqrt=False)),
+    Mistake(N_("ᾱ indexed off by one"), N_("use alpha_bar[t], not alpha_bar[t − 1] or [t + 1]: the table is "
+            "indexed by t itself, from 0 to T−1."), _q_sample_wrong(shift=-1)),
+    Mistake(N_("ᾱ indexed off by one"), N_("use alpha_bar[t], not alpha_bar[t − 1] or [t + 1]: the table is "
+            "indexed by t itself, from 0 to T−1."), _q_sample_wrong(shift=1)),
+    Mistake(N_("the wrong sign of the noise term"), N_("the noise is *added*: + √(1−ᾱ_t)·ε."), _q_sample_wrong(sign=-1.0)),
+    Mistake(N_("x0 and the noise swapped"), N_("√ᾱ_t multiplies the clean data x0, √(1−ᾱ_t) multiplies the noise ε."),
             _q_sample_wrong(swap=True)),
-    Mistake("ᾱ_t not reshaped (alpha_bar[t].sqrt() * x0)", "alpha_bar[t] has shape (B,): one number per sample. "
+    Mistake(N_("ᾱ_t not reshaped (alpha_bar[t].sqrt() * x0)"), N_("alpha_bar[t] has shape (B,): one number per sample. "
             "Reshape it to (B, 1, 1, 1) — alpha_bar[t].view(-1, 1, 1, 1) or alpha_bar[t][:, None, None, None] — so "
             "each number scales its own sample's whole (C, H, W) picture; unreshaped, PyTorch lines it up with the "
-            "last axis, the width.", _q_sample_not_reshaped),
+            "last axis, the width."), _q_sample_not_reshaped),
 ]
 
 
@@ -90,17 +91,17 @@ def _betas_inputs(generator: torch.Generator) -> dict:
 
 
 ALPHA_BAR_MISTAKES = [
-    Mistake("ᾱ off by one", "ᾱ_0 already includes step 0: ᾱ_0 = 1 − β_0, not 1. Use an inclusive cumulative "
-            "product, torch.cumprod(1 - betas, 0).", lambda betas: torch.cat([torch.ones(1, dtype=betas.dtype),
+    Mistake(N_("ᾱ off by one"), N_("ᾱ_0 already includes step 0: ᾱ_0 = 1 − β_0, not 1. Use an inclusive cumulative "
+            "product, torch.cumprod(1 - betas, 0)."), lambda betas: torch.cat([torch.ones(1, dtype=betas.dtype),
                                                                             torch.cumprod(1 - betas, 0)[:-1]])),
-    Mistake("a product of β instead of α = 1 − β", "ᾱ multiplies the fractions of signal *kept*, α_t = 1 − β_t.",
+    Mistake(N_("a product of β instead of α = 1 − β"), N_("ᾱ multiplies the fractions of signal *kept*, α_t = 1 − β_t."),
             lambda betas: torch.cumprod(betas, 0)),
-    Mistake("α_t instead of ᾱ_t", "ᾱ_t is the *cumulative* product of α_s for s ≤ t — use torch.cumprod.",
+    Mistake(N_("α_t instead of ᾱ_t"), N_("ᾱ_t is the *cumulative* product of α_s for s ≤ t — use torch.cumprod."),
             lambda betas: 1 - betas),
-    Mistake("a sum instead of a product", "signal fractions multiply: ᾱ_t = α_0·α_1·…·α_t (torch.cumprod, not cumsum).",
+    Mistake(N_("a sum instead of a product"), N_("signal fractions multiply: ᾱ_t = α_0·α_1·…·α_t (torch.cumprod, not cumsum)."),
             lambda betas: 1 - torch.cumsum(betas, 0)),
-    Mistake("an extra square root (√ᾱ instead of ᾱ)", "return ᾱ itself; the square roots "
-            "come later, in q_sample.", lambda betas: torch.cumprod(1 - betas, 0).sqrt()),
+    Mistake(N_("an extra square root (√ᾱ instead of ᾱ)"), N_("return ᾱ itself; the square roots "
+            "come later, in q_sample."), lambda betas: torch.cumprod(1 - betas, 0).sqrt()),
 ]
 
 
@@ -127,16 +128,16 @@ def _snr(betas: torch.Tensor) -> torch.Tensor:
 
 
 SNR_ONE_MISTAKES = [
-    Mistake("an off-by-one (the last t with SNR > 1)", "return the *first* t where SNR ≤ 1, e.g. "
-            "int(torch.nonzero(snr <= 1)[0]).", lambda betas: snr_one_reference(betas) - 1),
-    Mistake("ᾱ indexed off by one", "ᾱ_t includes step t: torch.cumprod(1 - betas, 0) with no shift.",
+    Mistake(N_("an off-by-one (the last t with SNR > 1)"), N_("return the *first* t where SNR ≤ 1, e.g. "
+            "int(torch.nonzero(snr <= 1)[0])."), lambda betas: snr_one_reference(betas) - 1),
+    Mistake(N_("ᾱ indexed off by one"), N_("ᾱ_t includes step t: torch.cumprod(1 - betas, 0) with no shift."),
             lambda betas: snr_one_reference(betas) + 1),
-    Mistake("SNR in decibels compared with 1", "SNR = 1 is 0 dB: compare the plain ratio ᾱ/(1 − ᾱ) with 1 "
-            "(or 10·log10(SNR) with 0).", lambda betas: _first_at_or_below(10 * torch.log10(_snr(betas)), 1.0)),
-    Mistake("SNR = ᾱ (the noise variance left out)", "SNR is a ratio: signal variance ᾱ_t over noise variance "
-            "1 − ᾱ_t. It is 1 where ᾱ_t = 0.5.", lambda betas: _first_at_or_below(torch.cumprod(1 - betas, 0), 1.0)),
-    Mistake("SNR = √ᾱ/√(1−ᾱ) compared with 0.5", "SNR compares variances: ᾱ_t / (1 − ᾱ_t) ≤ 1, no square roots "
-            "and no 0.5.", lambda betas: _first_at_or_below(_snr(betas).sqrt(), 0.5)),
+    Mistake(N_("SNR in decibels compared with 1"), N_("SNR = 1 is 0 dB: compare the plain ratio ᾱ/(1 − ᾱ) with 1 "
+            "(or 10·log10(SNR) with 0)."), lambda betas: _first_at_or_below(10 * torch.log10(_snr(betas)), 1.0)),
+    Mistake(N_("SNR = ᾱ (the noise variance left out)"), N_("SNR is a ratio: signal variance ᾱ_t over noise variance "
+            "1 − ᾱ_t. It is 1 where ᾱ_t = 0.5."), lambda betas: _first_at_or_below(torch.cumprod(1 - betas, 0), 1.0)),
+    Mistake(N_("SNR = √ᾱ/√(1−ᾱ) compared with 0.5"), N_("SNR compares variances: ᾱ_t / (1 − ᾱ_t) ≤ 1, no square roots "
+            "and no 0.5."), lambda betas: _first_at_or_below(_snr(betas).sqrt(), 0.5)),
 ]
 
 

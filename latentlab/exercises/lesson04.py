@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from ..blocks import timestep_embedding
+from ..i18n import N_
 from ..unet import UNetConfig
 from .core import CheckResult, Mistake, check_written, random_int
 
@@ -42,19 +43,19 @@ def _embedding_wrong(denominator: str = "half", sign: float = -1.0, order: str =
 
 
 TIMESTEP_EMBEDDING_MISTAKES = [
-    Mistake("sin before cos", "Stable Diffusion (and latentlab) put the cosines first: torch.cat([cos, sin], dim=-1). "
-            "The original Transformer used sin first; both work, but weights trained with one need that one.",
+    Mistake(N_("sin before cos"), N_("Stable Diffusion (and latentlab) put the cosines first: torch.cat([cos, sin], dim=-1). "
+            "The original Transformer used sin first; both work, but weights trained with one need that one."),
             _embedding_wrong(order="sin_cos")),
-    Mistake("cos and sin interleaved", "put all dim/2 cosines first, then all dim/2 sines (torch.cat on the last "
-            "dimension), not cos, sin, cos, sin, …", _embedding_wrong(order="interleaved")),
-    Mistake("frequencies spread over dim instead of dim/2", "there are dim/2 frequencies ω_k = 10000^(−k/(dim/2)), "
-            "k = 0…dim/2−1: divide k by dim/2, so the slowest one is nearly 1/10000.", _embedding_wrong(denominator="dim")),
-    Mistake("the (dim/2 − 1) denominator", "divide k by dim/2, not dim/2 − 1 (that variant, diffusers' "
-            "downscale_freq_shift=1, ends exactly at 1/10000; SD uses dim/2).", _embedding_wrong(denominator="half_minus_one")),
-    Mistake("frequencies that grow instead of shrink", "ω_k = 10000^(−k/(dim/2)) = exp(−ln(10000)·k/(dim/2)): "
-            "mind the minus sign; the first frequency is 1, the others are slower.", _embedding_wrong(sign=1.0)),
-    Mistake("t divided by 1000", "the embedding takes the raw timestep (0…999); the fastest frequency, 1 radian per "
-            "step, is what tells neighbouring steps apart.", _embedding_wrong(t_scale=1e-3)),
+    Mistake(N_("cos and sin interleaved"), N_("put all dim/2 cosines first, then all dim/2 sines (torch.cat on the last "
+            "dimension), not cos, sin, cos, sin, …"), _embedding_wrong(order="interleaved")),
+    Mistake(N_("frequencies spread over dim instead of dim/2"), N_("there are dim/2 frequencies ω_k = 10000^(−k/(dim/2)), "
+            "k = 0…dim/2−1: divide k by dim/2, so the slowest one is nearly 1/10000."), _embedding_wrong(denominator="dim")),
+    Mistake(N_("the (dim/2 − 1) denominator"), N_("divide k by dim/2, not dim/2 − 1 (that variant, diffusers' "
+            "downscale_freq_shift=1, ends exactly at 1/10000; SD uses dim/2)."), _embedding_wrong(denominator="half_minus_one")),
+    Mistake(N_("frequencies that grow instead of shrink"), N_("ω_k = 10000^(−k/(dim/2)) = exp(−ln(10000)·k/(dim/2)): "
+            "mind the minus sign; the first frequency is 1, the others are slower."), _embedding_wrong(sign=1.0)),
+    Mistake(N_("t divided by 1000"), N_("the embedding takes the raw timestep (0…999); the fastest frequency, 1 radian per "
+            "step, is what tells neighbouring steps apart."), _embedding_wrong(t_scale=1e-3)),
 ]
 
 
@@ -101,15 +102,15 @@ def _level_shapes_wrong(halvings: int = 0, with_batch: bool = True, swap: bool =
 
 
 LEVEL_SHAPES_MISTAKES = [
-    Mistake("one halving too many", "'down l' is measured before that level's Downsample: level 0 keeps the latent's "
-            "h×w, level l is h/2^l × w/2^l.", _level_shapes_wrong(halvings=1)),
-    Mistake("the batch dimension left out", "PyTorch feature maps are (B, C, H, W): keep the batch in front.",
+    Mistake(N_("one halving too many"), N_("'down l' is measured before that level's Downsample: level 0 keeps the latent's "
+            "h×w, level l is h/2^l × w/2^l."), _level_shapes_wrong(halvings=1)),
+    Mistake(N_("the batch dimension left out"), N_("PyTorch feature maps are (B, C, H, W): keep the batch in front."),
             _level_shapes_wrong(with_batch=False)),
-    Mistake("height and width swapped", "the order is (B, C, H, W): height before width.", _level_shapes_wrong(swap=True)),
-    Mistake("the latent's channels at every level", "conv_in maps the c latent channels to block_channels[0]; each "
-            "level then has its own width, config.block_channels[l].", _level_shapes_wrong(channels="latent")),
-    Mistake("channels doubled at every level", "the textbook UNet doubles the channels per level, but the widths are "
-            "whatever config.block_channels says (ldm-shapes: 64, 128, 128).", _level_shapes_wrong(channels="doubling")),
+    Mistake(N_("height and width swapped"), N_("the order is (B, C, H, W): height before width."), _level_shapes_wrong(swap=True)),
+    Mistake(N_("the latent's channels at every level"), N_("conv_in maps the c latent channels to block_channels[0]; each "
+            "level then has its own width, config.block_channels[l]."), _level_shapes_wrong(channels="latent")),
+    Mistake(N_("channels doubled at every level"), N_("the textbook UNet doubles the channels per level, but the widths are "
+            "whatever config.block_channels says (ldm-shapes: 64, 128, 128)."), _level_shapes_wrong(channels="doubling")),
 ]
 
 
@@ -149,18 +150,18 @@ def _attention_wrong(scale: str = "sqrt_d", softmax_dim: int | None = -1, weight
 
 
 ATTENTION_MISTAKES = [
-    Mistake("the 1/√d scaling left out", "divide the scores by √d (d = q.shape[-1]) before the softmax: without it "
-            "the dot products of long vectors grow large and the softmax saturates on one key.", _attention_wrong(scale="none")),
-    Mistake("scores divided by d instead of √d", "the scale is 1/√d: a dot product of d unit-variance terms has "
-            "standard deviation √d.", _attention_wrong(scale="d")),
-    Mistake("scores divided by √(number of keys)", "d is the length of each query/key vector, q.shape[-1], not the "
-            "number of keys.", _attention_wrong(scale="sqrt_m")),
-    Mistake("the softmax over the queries", "each query distributes its attention over the keys: softmax(..., dim=-1), "
-            "so every row of the (N, M) weights sums to 1.", _attention_wrong(softmax_dim=-2)),
-    Mistake("the softmax left out", "the scores become weights through a softmax over the keys (dim=-1).",
+    Mistake(N_("the 1/√d scaling left out"), N_("divide the scores by √d (d = q.shape[-1]) before the softmax: without it "
+            "the dot products of long vectors grow large and the softmax saturates on one key."), _attention_wrong(scale="none")),
+    Mistake(N_("scores divided by d instead of √d"), N_("the scale is 1/√d: a dot product of d unit-variance terms has "
+            "standard deviation √d."), _attention_wrong(scale="d")),
+    Mistake(N_("scores divided by √(number of keys)"), N_("d is the length of each query/key vector, q.shape[-1], not the "
+            "number of keys."), _attention_wrong(scale="sqrt_m")),
+    Mistake(N_("the softmax over the queries"), N_("each query distributes its attention over the keys: softmax(..., dim=-1), "
+            "so every row of the (N, M) weights sums to 1."), _attention_wrong(softmax_dim=-2)),
+    Mistake(N_("the softmax left out"), N_("the scores become weights through a softmax over the keys (dim=-1)."),
             _attention_wrong(softmax_dim=None)),
-    Mistake("the weights returned instead of weights·V", "the output mixes the values: return weights @ v, "
-            "shaped like q, (B, heads, N, d).", _attention_wrong(weights_only=True)),
+    Mistake(N_("the weights returned instead of weights·V"), N_("the output mixes the values: return weights @ v, "
+            "shaped like q, (B, heads, N, d)."), _attention_wrong(weights_only=True)),
 ]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..i18n import N_
 from .core import CheckResult, Mistake, check_written, random_float, random_int
 
 
@@ -48,19 +49,19 @@ def _ddim_eta_wrong(subtract=True, noise_power=1.0, first_factor=True, with_eta=
 
 
 DDIM_ETA_STEP_MISTAKES = [
-    Mistake("σ² not subtracted from the direction term", "the fresh noise takes its share of the variance: the "
-            "direction pointing to x_t is √(1 − ᾱ_prev − σ²)·ε, not √(1 − ᾱ_prev)·ε.", _ddim_eta_wrong(subtract=False)),
-    Mistake("the noise scaled by σ² instead of σ", "σ is a standard deviation: add σ·noise (its variance σ² is "
-            "what the direction term gives up).", _ddim_eta_wrong(noise_power=2.0)),
-    Mistake("the first factor √((1−ᾱ_prev)/(1−ᾱ_t)) missing from σ", "eq. 16 has two square roots: σ = η·√((1−ᾱ_prev)/"
+    Mistake(N_("σ² not subtracted from the direction term"), N_("the fresh noise takes its share of the variance: the "
+            "direction pointing to x_t is √(1 − ᾱ_prev − σ²)·ε, not √(1 − ᾱ_prev)·ε."), _ddim_eta_wrong(subtract=False)),
+    Mistake(N_("the noise scaled by σ² instead of σ"), N_("σ is a standard deviation: add σ·noise (its variance σ² is "
+            "what the direction term gives up)."), _ddim_eta_wrong(noise_power=2.0)),
+    Mistake(N_("the first factor √((1−ᾱ_prev)/(1−ᾱ_t)) missing from σ"), N_("eq. 16 has two square roots: σ = η·√((1−ᾱ_prev)/"
             "(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_prev). At η = 1 it must equal DDPM's posterior std √β̃_t, and "
-            "β̃_t = (1−ᾱ_prev)/(1−ᾱ_t)·β_t with β_t = 1 − ᾱ_t/ᾱ_prev.", _ddim_eta_wrong(first_factor=False)),
-    Mistake("η left out of σ", "η scales the fresh noise: σ = η·√(…)·√(…). η = 1 is DDPM's amount, η = 0.3 less.",
+            "β̃_t = (1−ᾱ_prev)/(1−ᾱ_t)·β_t with β_t = 1 − ᾱ_t/ᾱ_prev."), _ddim_eta_wrong(first_factor=False)),
+    Mistake(N_("η left out of σ"), N_("η scales the fresh noise: σ = η·√(…)·√(…). η = 1 is DDPM's amount, η = 0.3 less."),
             _ddim_eta_wrong(with_eta=False)),
-    Mistake("the fresh noise never added", "with η > 0 the step ends with + σ·noise; without it the step is "
-            "neither DDIM (whose direction term keeps all of √(1 − ᾱ_prev)) nor DDPM.", _ddim_eta_wrong(fresh=False)),
-    Mistake("the η = 0 step (σ left out entirely)", "that is the deterministic DDIM of the lesson: with η > 0, "
-            "compute σ (eq. 16), take σ² from the direction term and add σ·noise.",
+    Mistake(N_("the fresh noise never added"), N_("with η > 0 the step ends with + σ·noise; without it the step is "
+            "neither DDIM (whose direction term keeps all of √(1 − ᾱ_prev)) nor DDPM."), _ddim_eta_wrong(fresh=False)),
+    Mistake(N_("the η = 0 step (σ left out entirely)"), N_("that is the deterministic DDIM of the lesson: with η > 0, "
+            "compute σ (eq. 16), take σ² from the direction term and add σ·noise."),
             _ddim_eta_wrong(subtract=False, fresh=False)),
 ]
 
@@ -84,16 +85,16 @@ def cfg_mix_reference(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, scale: f
 
 
 CFG_MIX_MISTAKES = [
-    Mistake("the conditional and unconditional predictions swapped", "start from the *unconditional* prediction "
-            "and go towards (and past) the conditional one: ε_uncond + s·(ε_cond − ε_uncond).",
+    Mistake(N_("the conditional and unconditional predictions swapped"), N_("start from the *unconditional* prediction "
+            "and go towards (and past) the conditional one: ε_uncond + s·(ε_cond − ε_uncond)."),
             lambda eps_cond, eps_uncond, scale: eps_cond + scale * (eps_uncond - eps_cond)),
-    Mistake("the conditional prediction scaled on its own", "guidance pushes along the *difference* "
-            "ε_cond − ε_uncond; s·ε_cond only makes the predicted noise larger.",
+    Mistake(N_("the conditional prediction scaled on its own"), N_("guidance pushes along the *difference* "
+            "ε_cond − ε_uncond; s·ε_cond only makes the predicted noise larger."),
             lambda eps_cond, eps_uncond, scale: scale * eps_cond),
-    Mistake("the push added to ε_cond (Imagen's w = s − 1 convention)", "with SD's scale, s = 1 must give ε_cond "
-            "exactly, so the push starts from ε_uncond: ε_uncond + s·(ε_cond − ε_uncond).",
+    Mistake(N_("the push added to ε_cond (Imagen's w = s − 1 convention)"), N_("with SD's scale, s = 1 must give ε_cond "
+            "exactly, so the push starts from ε_uncond: ε_uncond + s·(ε_cond − ε_uncond)."),
             lambda eps_cond, eps_uncond, scale: eps_cond + scale * (eps_cond - eps_uncond)),
-    Mistake("the push without its starting point", "s·(ε_cond − ε_uncond) is only the push: add it to ε_uncond.",
+    Mistake(N_("the push without its starting point"), N_("s·(ε_cond − ε_uncond) is only the push: add it to ε_uncond."),
             lambda eps_cond, eps_uncond, scale: scale * (eps_cond - eps_uncond)),
 ]
 
@@ -119,17 +120,17 @@ def expected_norm_reference(x0_norm: float, alpha_bar: torch.Tensor, numel: int)
 
 
 EXPECTED_NORM_MISTAKES = [
-    Mistake("the two norms added", "x0 and the noise point in (almost) perpendicular directions, so their "
-            "*squared* norms add, as in Pythagoras: √(ᾱ·‖x0‖² + (1−ᾱ)·N), not √ᾱ·‖x0‖ + √(1−ᾱ)·√N.",
+    Mistake(N_("the two norms added"), N_("x0 and the noise point in (almost) perpendicular directions, so their "
+            "*squared* norms add, as in Pythagoras: √(ᾱ·‖x0‖² + (1−ᾱ)·N), not √ᾱ·‖x0‖ + √(1−ᾱ)·√N."),
             lambda x0_norm, alpha_bar, numel: alpha_bar.sqrt() * x0_norm + (1 - alpha_bar).sqrt() * numel**0.5),
-    Mistake("a missing square root", "ᾱ·‖x0‖² + (1−ᾱ)·N is the *squared* norm: take its square root.",
+    Mistake(N_("a missing square root"), N_("ᾱ·‖x0‖² + (1−ᾱ)·N is the *squared* norm: take its square root."),
             lambda x0_norm, alpha_bar, numel: alpha_bar * x0_norm**2 + (1 - alpha_bar) * numel),
-    Mistake("the noise's squared norm taken as 1", "ε has N values of variance 1, so ‖ε‖² ≈ N (‖ε‖ ≈ √N), "
-            "not 1.", lambda x0_norm, alpha_bar, numel: (alpha_bar * x0_norm**2 + (1 - alpha_bar)).sqrt()),
-    Mistake("the noise's norm taken as N", "‖ε‖² ≈ N, so ‖ε‖ ≈ √N: the term is (1−ᾱ)·N, not (1−ᾱ)·N².",
+    Mistake(N_("the noise's squared norm taken as 1"), N_("ε has N values of variance 1, so ‖ε‖² ≈ N (‖ε‖ ≈ √N), "
+            "not 1."), lambda x0_norm, alpha_bar, numel: (alpha_bar * x0_norm**2 + (1 - alpha_bar)).sqrt()),
+    Mistake(N_("the noise's norm taken as N"), N_("‖ε‖² ≈ N, so ‖ε‖ ≈ √N: the term is (1−ᾱ)·N, not (1−ᾱ)·N²."),
             lambda x0_norm, alpha_bar, numel: (alpha_bar * x0_norm**2 + (1 - alpha_bar) * numel**2).sqrt()),
-    Mistake("ᾱ and 1−ᾱ used as the scales (x_t = ᾱ·x0 + (1−ᾱ)·ε)", "the scales are √ᾱ and √(1−ᾱ); squared, "
-            "they give ᾱ and 1−ᾱ.",
+    Mistake(N_("ᾱ and 1−ᾱ used as the scales (x_t = ᾱ·x0 + (1−ᾱ)·ε)"), N_("the scales are √ᾱ and √(1−ᾱ); squared, "
+            "they give ᾱ and 1−ᾱ."),
             lambda x0_norm, alpha_bar, numel: (alpha_bar**2 * x0_norm**2 + (1 - alpha_bar) ** 2 * numel).sqrt()),
 ]
 
@@ -181,18 +182,18 @@ def _pca_wrong(centre_svd=True, centre_projection=True, axes="rows", standardise
 
 
 PCA_PROJECT_MISTAKES = [
-    Mistake("the points not centred", "PCA measures variance around the mean: subtract points.mean(0) before "
-            "the SVD (otherwise the first axis points at the mean).", _pca_wrong(centre_svd=False, centre_projection=False)),
-    Mistake("the raw points projected", "the axes are right, but project the *centred* points: "
-            "(points − mean) @ Vh[:2].T, so the cloud is centred on 0.", _pca_wrong(centre_projection=False)),
-    Mistake("columns of Vh used as the axes", "torch.linalg.svd returns Vh = Vᵀ: the axes are its *rows*, "
-            "so project on Vh[:2].T (or V[:, :2]).", _pca_wrong(axes="columns")),
-    Mistake("the last two axes", "singular values come sorted from largest to smallest: the first two rows of Vh "
-            "hold the most variance.", _pca_wrong(axes="last")),
-    Mistake("U[:, :2] returned", "U's columns have length 1; the coordinates are U[:, :2]·S[:2], the same as "
-            "centred @ Vh[:2].T.", _pca_wrong(unit=True)),
-    Mistake("each coordinate divided by its std first", "that is PCA of the correlation matrix; here all "
-            "coordinates share units, so keep them: only subtract the mean.", _pca_wrong(standardise=True)),
+    Mistake(N_("the points not centred"), N_("PCA measures variance around the mean: subtract points.mean(0) before "
+            "the SVD (otherwise the first axis points at the mean)."), _pca_wrong(centre_svd=False, centre_projection=False)),
+    Mistake(N_("the raw points projected"), N_("the axes are right, but project the *centred* points: "
+            "(points − mean) @ Vh[:2].T, so the cloud is centred on 0."), _pca_wrong(centre_projection=False)),
+    Mistake(N_("columns of Vh used as the axes"), N_("torch.linalg.svd returns Vh = Vᵀ: the axes are its *rows*, "
+            "so project on Vh[:2].T (or V[:, :2])."), _pca_wrong(axes="columns")),
+    Mistake(N_("the last two axes"), N_("singular values come sorted from largest to smallest: the first two rows of Vh "
+            "hold the most variance."), _pca_wrong(axes="last")),
+    Mistake(N_("U[:, :2] returned"), N_("U's columns have length 1; the coordinates are U[:, :2]·S[:2], the same as "
+            "centred @ Vh[:2].T."), _pca_wrong(unit=True)),
+    Mistake(N_("each coordinate divided by its std first"), N_("that is PCA of the correlation matrix; here all "
+            "coordinates share units, so keep them: only subtract the mean."), _pca_wrong(standardise=True)),
 ]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..i18n import N_, tr
 from .core import CheckResult, Mistake, check_written, random_int, report
 
 
@@ -42,16 +43,16 @@ def cost_ratios_reference(pixel_shape: tuple[int, int, int], latent_shape: tuple
 
 
 COST_RATIO_MISTAKES = [
-    Mistake("the channels counted", "the UNet's inner channels (64, 128, …) are the same in every space; the "
-            "latent's c only changes the first and last convolution. Compare positions H·W, not values c·H·W.",
+    Mistake(N_("the channels counted"), N_("the UNet's inner channels (64, 128, …) are the same in every space; the "
+            "latent's c only changes the first and last convolution. Compare positions H·W, not values c·H·W."),
             lambda pixel_shape, latent_shape: (math.prod(pixel_shape) / math.prod(latent_shape),
                                                (math.prod(pixel_shape) / math.prod(latent_shape)) ** 2)),
-    Mistake("attention as cheap as a convolution", "a convolution looks at 9 neighbours per position: cost ∝ H·W. "
-            "Self-attention compares every position with every other: (H·W)² pairs.",
+    Mistake(N_("attention as cheap as a convolution"), N_("a convolution looks at 9 neighbours per position: cost ∝ H·W. "
+            "Self-attention compares every position with every other: (H·W)² pairs."),
             lambda pixel_shape, latent_shape: ((pixel_shape[1] * pixel_shape[2]) / (latent_shape[1] * latent_shape[2]),) * 2),
-    Mistake("only one side of the picture", "the picture shrinks f times in height *and* in width: f² fewer positions.",
+    Mistake(N_("only one side of the picture"), N_("the picture shrinks f times in height *and* in width: f² fewer positions."),
             lambda pixel_shape, latent_shape: (pixel_shape[1] / latent_shape[1], (pixel_shape[1] / latent_shape[1]) ** 2)),
-    Mistake("upside down", "how many times *cheaper* the latent is: pixel cost / latent cost, a number above 1.",
+    Mistake(N_("upside down"), N_("how many times *cheaper* the latent is: pixel cost / latent cost, a number above 1."),
             lambda pixel_shape, latent_shape: ((latent_shape[1] * latent_shape[2]) / (pixel_shape[1] * pixel_shape[2]),
                                                ((latent_shape[1] * latent_shape[2]) / (pixel_shape[1] * pixel_shape[2])) ** 2)),
 ]
@@ -63,22 +64,40 @@ def check_cost_ratios(student_fn: Callable, **kwargs) -> CheckResult:
                          name="cost_ratios", atol=1e-6, rtol=1e-6, **kwargs)
 
 
+class Choices(dict):
+    """A letter → English text (marked N_) dict that reads out in the learner's language: `choices[letter]`,
+    `.get`, `.values()` and `.items()` translate when called, so the lesson's `for letter, text in
+    FLOP_GAP_CHOICES.items()` prints Spanish in a Spanish notebook."""
+
+    def __getitem__(self, key):
+        return tr(super().__getitem__(key))
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def values(self):
+        return [self[key] for key in self]
+
+    def items(self):
+        return [(key, self[key]) for key in self]
+
+
 # Exercise 2, part 1: why the counted FLOP ratio differs from the positions ratio.
-FLOP_GAP_CHOICES = {
-    "A": "self-attention: its cost grows with the square of the positions",
-    "B": "the channels: the latent has more channels than a picture",
-    "C": "nothing: the FLOPs shrink exactly with the positions",
-}
+FLOP_GAP_CHOICES = Choices({
+    "A": N_("self-attention: its cost grows with the square of the positions"),
+    "B": N_("the channels: the latent has more channels than a picture"),
+    "C": N_("nothing: the FLOPs shrink exactly with the positions"),
+})
 FLOP_GAP_ANSWER = "A"
 # Part 2: why the measured speed-up differs from the FLOP ratio, and moves with the machine and the
 # size while the FLOP ratio does not. (Which way it moves on *this* machine is shown, not graded.)
-TIME_GAP_CHOICES = {
-    "A": "measurement noise: with enough repeats the speed-up would settle on the FLOP ratio",
-    "B": "the hardware: a time ratio also measures how well each tensor size suits this machine (small tensors "
-         "leave cores idle and pay fixed costs per layer, big ones spill out of the caches) and how busy it is; "
-         "the FLOP ratio, counted from the shapes, is the same everywhere",
-    "C": "the FLOP counter misses operations: the time ratio is the true cost ratio and the FLOPs an estimate",
-}
+TIME_GAP_CHOICES = Choices({
+    "A": N_("measurement noise: with enough repeats the speed-up would settle on the FLOP ratio"),
+    "B": N_("the hardware: a time ratio also measures how well each tensor size suits this machine (small tensors "
+            "leave cores idle and pay fixed costs per layer, big ones spill out of the caches) and how busy it is; "
+            "the FLOP ratio, counted from the shapes, is the same everywhere"),
+    "C": N_("the FLOP counter misses operations: the time ratio is the true cost ratio and the FLOPs an estimate"),
+})
 TIME_GAP_ANSWER = "B"
 
 
@@ -95,10 +114,10 @@ def _measured(bench: dict, space: str, pixel: str) -> dict:
 def _this_machine(n: dict) -> str:
     """Which way the time gap went here: an observation for the student, not part of the grade."""
     if n["speedup"] < n["flop_ratio"] / 1.25:
-        return "here the speed-up fell below the FLOP ratio: the latent's small tensors left the cores idle"
+        return tr("here the speed-up fell below the FLOP ratio: the latent's small tensors left the cores idle")
     if n["speedup"] > 1.25 * n["flop_ratio"]:
-        return "here the speed-up rose above the FLOP ratio: pixel space's big tensors spilled out of the caches"
-    return "here the two effects about cancelled out: the speed-up is near the FLOP ratio"
+        return tr("here the speed-up rose above the FLOP ratio: pixel space's big tensors spilled out of the caches")
+    return tr("here the two effects roughly cancelled out: the speed-up is near the FLOP ratio")
 
 
 def check_why_latent_gaps(flop_answer, time_answer, bench: dict | None = None, space: str = "f8c4",
@@ -106,33 +125,37 @@ def check_why_latent_gaps(flop_answer, time_answer, bench: dict | None = None, s
     """Exercise: say why the FLOP ratio differs from the positions ratio (FLOP_GAP_CHOICES) and why the
     measured speed-up differs from the FLOP ratio (TIME_GAP_CHOICES). `bench`, a `bench_why_latent`
     result, only supplies the numbers shown beside the verdict: the right letters do not depend on it."""
-    name = "why the gaps"
+    name = tr("why the gaps")
     if flop_answer is None or time_answer is None:
-        return report(f"❌ {name}: not answered yet — set both answers to a letter.", False, None, quiet)
+        return report(tr("❌ {name}: not answered yet — set both answers to a letter.").format(name=name),
+                      False, None, quiet)
     numbers = ""
     if bench is not None:
         try:
             n = _measured(bench, space, pixel)
         except (TypeError, KeyError, IndexError, ZeroDivisionError):
-            return report(f"❌ {name}: pass the benchmark's result (with a {pixel!r} and a {space!r} row) as `bench`.",
-                          False, None, quiet)
-        numbers = (f"Your measurement: {n['positions']:.0f}× fewer positions, {n['flop_ratio']:.0f}× fewer FLOPs, "
-                   f"{n['speedup']:.0f}× faster; {_this_machine(n)}. ")
+            return report(tr("❌ {name}: pass the benchmark's result (with a {pixel!r} and a {space!r} row) as "
+                             "`bench`.").format(name=name, pixel=pixel, space=space), False, None, quiet)
+        numbers = tr("Your measurement: {positions:.0f}× fewer positions, {flops:.0f}× fewer FLOPs, {speedup:.0f}× "
+                     "faster; {this_machine}.").format(positions=n["positions"], flops=n["flop_ratio"],
+                                                       speedup=n["speedup"], this_machine=_this_machine(n)) + " "
     flop_answer, time_answer = str(flop_answer).strip().upper(), str(time_answer).strip().upper()
     for answer, choices in ((flop_answer, FLOP_GAP_CHOICES), (time_answer, TIME_GAP_CHOICES)):
         if answer not in choices:
-            return report(f"❌ {name}: answer with one of the letters {', '.join(choices)} (got {answer!r}).",
-                          False, None, quiet)
+            return report(tr("❌ {name}: answer with one of the letters {letters} (got {answer!r}).").format(
+                name=name, letters=", ".join(choices), answer=answer), False, None, quiet)
     if flop_answer != FLOP_GAP_ANSWER:
-        return report(f"❌ {name}: {numbers}Compare the positions ratio with the FLOP ratio: which layer's cost does "
-                      "not follow the positions? Hint: count the operations of QKᵀ for N positions.",
-                      False, "flop gap", quiet)
+        return report(tr("❌ {name}: {numbers}Compare the positions ratio with the FLOP ratio: which layer's cost does "
+                         "not follow the positions? Hint: count the operations of QKᵀ for N positions.").format(
+            name=name, numbers=numbers), False, "flop gap", quiet)
     if time_answer != TIME_GAP_ANSWER:
-        return report(f"❌ {name}: the FLOPs part is right. {numbers}For the time: the FLOP count is the same on "
-                      "every machine, the time ratio is not — what else does a stopwatch measure? Hint: run the "
-                      "benchmark at another SIZE, or on a GPU, and watch which number moves.", False, "time gap", quiet)
-    return report(f"✅ {name}: {numbers}FLOPs: {FLOP_GAP_CHOICES[flop_answer]}; time: {TIME_GAP_CHOICES[time_answer]}.",
-                  True, None, quiet)
+        return report(tr("❌ {name}: the FLOPs part is right. {numbers}For the time: the FLOP count is the same on "
+                         "every machine, the time ratio is not — what else does a stopwatch measure? Hint: run the "
+                         "benchmark at another SIZE, or on a GPU, and watch which number moves.").format(
+            name=name, numbers=numbers), False, "time gap", quiet)
+    return report(tr("✅ {name}: {numbers}FLOPs: {flops}; time: {time}.").format(
+        name=name, numbers=numbers, flops=FLOP_GAP_CHOICES[flop_answer], time=TIME_GAP_CHOICES[time_answer]),
+        True, None, quiet)
 
 
 # Exercise 3: a VRAM budget. The two terms that decide whether a step fits: the weights, and one
@@ -169,23 +192,23 @@ def _vram(side, f, params, batch, heads, bytes_per_value, positions=None, weight
 
 
 VRAM_MISTAKES = [
-    Mistake("attention as linear in the positions", "every position attends to every other: the map of weights "
-            "is N × N per head, so it grows with N², not N.",
+    Mistake(N_("attention as linear in the positions"), N_("every position attends to every other: the map of weights "
+            "is N × N per head, so it grows with N², not N."),
             lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, batch, heads,
                                                                         bytes_per_value, square=False)),
-    Mistake("f applied to one side only", "the latent is f times smaller in height *and* in width: "
-            "N = (side / f)² positions.",
+    Mistake(N_("f applied to one side only"), N_("the latent is f times smaller in height *and* in width: "
+            "N = (side / f)² positions."),
             lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, batch, heads, bytes_per_value,
                                                                         positions=side * side // f)),
-    Mistake("the batch forgotten", "classifier-free guidance runs two pictures (the prompt and the empty prompt) "
-            "in one batch: each has its own attention maps.",
+    Mistake(N_("the batch forgotten"), N_("classifier-free guidance runs two pictures (the prompt and the empty prompt) "
+            "in one batch: each has its own attention maps."),
             lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, 1, heads, bytes_per_value)),
-    Mistake("the weights counted per picture", "the batch shares one copy of the weights: only the activations "
-            "grow with the batch.",
+    Mistake(N_("the weights counted per picture"), N_("the batch shares one copy of the weights: only the activations "
+            "grow with the batch."),
             lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, params, batch, heads, bytes_per_value,
                                                                         weights_per_picture=True)),
-    Mistake("the weights forgotten", "the network's parameters sit on the GPU too, the same in every space: "
-            "params · bytes_per_value.",
+    Mistake(N_("the weights forgotten"), N_("the network's parameters sit on the GPU too, the same in every space: "
+            "params · bytes_per_value."),
             lambda side, f, params, batch, heads, bytes_per_value: _vram(side, f, 0, batch, heads, bytes_per_value)),
 ]
 

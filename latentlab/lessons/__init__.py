@@ -43,6 +43,15 @@ class Lesson:
         """'05_samplers': the file name of the source and of the student notebook."""
         return f"{self.number:02d}_{self.slug}"
 
+    def localized(self, lang: str | None = None) -> "Lesson":
+        """The same lesson with its title, "what you learn", objectives and prerequisites in `lang`
+        (the current language by default), from the manifest's catalogue."""
+        from ..i18n import tr
+
+        return Lesson(self.number, self.slug, tr(self.title, lang), tr(self.learn, lang), self.checker, self.apps,
+                      tuple(tr(o, lang) for o in self.objectives),
+                      tr(self.prerequisites, lang) if self.prerequisites else "")
+
     def checker_module(self):
         """The imported checker module, or None for a lesson without exercises."""
         return importlib.import_module(self.checker) if self.checker else None
@@ -87,11 +96,14 @@ def load_manifest(path: str | Path = MANIFEST) -> list[Lesson]:
 LESSONS: list[Lesson] = load_manifest()
 
 
-def lesson_table(lessons: list[Lesson] | None = None) -> str:
-    """The Markdown table of lessons (README's and lesson 00's)."""
-    rows = ["| notebook | lesson | what you learn |", "|---|---|---|"]
+def lesson_table(lessons: list[Lesson] | None = None, lang: str | None = None) -> str:
+    """The Markdown table of lessons (README's and lesson 00's), in `lang` (default: the current one)."""
+    from ..i18n import tr
+
+    rows = [tr("| notebook | lesson | what you learn |", lang), "|---|---|---|"]
     for lesson in lessons if lessons is not None else LESSONS:
-        rows.append(f"| `{lesson.stem}` | {lesson.title} | {lesson.learn} |")
+        mine = lesson.localized(lang)
+        rows.append(f"| `{mine.stem}` | {mine.title} | {mine.learn} |")
     return "\n".join(rows)
 
 
@@ -99,12 +111,16 @@ def show_lesson_map(here: str | Path | None = None, lessons: list[Lesson] | None
     """Lesson 00's map: every lesson of the manifest, and whether its notebook is in `here`."""
     from IPython.display import Markdown, display
 
+    from ..i18n import tr
+
     here = Path(here) if here is not None else Path.cwd()
-    rows = ["| # | lesson | what you learn | notebook |", "|---|---|---|---|"]
+    rows = [tr("| # | lesson | what you learn | notebook |"), "|---|---|---|---|"]
     for lesson in lessons if lessons is not None else LESSONS:
+        mine = lesson.localized()
         found = (here / f"{lesson.stem}.ipynb").is_file()
-        where = f"[{lesson.stem}.ipynb]({lesson.stem}.ipynb)" if found else f"`{lesson.stem}.ipynb` (not in this folder)"
-        rows.append(f"| {lesson.number:02d} | **{lesson.title}** | {lesson.learn} | {where} |")
+        where = (f"[{lesson.stem}.ipynb]({lesson.stem}.ipynb)" if found else
+                 tr("`{name}` (not in this folder)").format(name=f"{lesson.stem}.ipynb"))
+        rows.append(f"| {lesson.number:02d} | **{mine.title}** | {mine.learn} | {where} |")
     display(Markdown("\n".join(rows)))
 
 

@@ -80,18 +80,23 @@ def read_times(path: str | Path = TIMES) -> dict[str, dict]:
         raise ValueError(f"{path}: not a lesson-times file ({err}); delete it and run `{COMMAND}`") from None
 
 
-def time_phrase(entry: dict | None) -> str:
+def time_phrase(entry: dict | None, lang: str | None = None) -> str:
     """The header's words for one entry: 'about 4 minutes on 2 CPU cores, measured by …', or
     'not measured yet' when there is no entry or only a FAST-mode (test) one."""
+    from ..i18n import tr
+
     if not entry or entry.get("fast"):
-        return f"not measured yet (`{COMMAND}` measures it)"
+        return tr("not measured yet (`{command}` measures it)", lang).format(command=COMMAND)
     seconds = float(entry["seconds"])
-    minutes = round(seconds / 60)
-    amount = "under a minute" if seconds < 30 else f"about {max(minutes, 1)} minute{'s' if minutes > 1 else ''}"
+    minutes = max(round(seconds / 60), 1)
+    amount = (tr("under a minute", lang) if seconds < 30 else
+              tr("about 1 minute", lang) if minutes == 1 else tr("about {n} minutes", lang).format(n=minutes))
     cores = entry.get("cpu_cores")
-    where = f"on {cores} CPU core{'s' if cores != 1 else ''}" if cores else "on a CPU"
-    return (f"{amount} {where}, measured by `{COMMAND}` ({entry.get('date', 'undated')}): the time its cells take "
-            "to run, not counting reading and thinking")
+    where = (tr("on a CPU", lang) if not cores else tr("on 1 CPU core", lang) if cores == 1 else
+             tr("on {n} CPU cores", lang).format(n=cores))
+    return tr("{amount} {where}, measured by `{command}` ({date}): the time its cells take to run, not "
+              "counting reading and thinking", lang).format(amount=amount, where=where, command=COMMAND,
+                                                            date=entry.get("date", tr("undated", lang)))
 
 
 @contextmanager

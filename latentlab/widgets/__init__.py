@@ -40,7 +40,9 @@ APPS = {
 def app_class(key: str) -> type:
     """The App subclass registered under `key` (its module imported now)."""
     if key not in APPS:
-        raise ValueError(f"unknown widget app {key!r}; known: {', '.join(APPS)}")
+        from ..i18n import tr
+
+        raise ValueError(tr("unknown widget app {key!r}; known: {known}").format(key=key, known=", ".join(APPS)))
     module, name = APPS[key].split(":")
     return getattr(importlib.import_module(module), name)
 

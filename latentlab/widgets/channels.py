@@ -14,14 +14,17 @@ scale, then zeroing: edited[k] = 0 if zero[k] else scale[k] · z[order[k]].
 
 from __future__ import annotations
 
+import html
+
 import ipywidgets as W
 import numpy as np
 import torch
 
 from .. import metrics
+from ..i18n import tr
 from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from .compression import SIZES
-from .kit import App, LRUCache, course_vae, guarded, heatmap_png, png, resolve_model, square_photo
+from .kit import App, LRUCache, course_vae, guarded, heatmap_png, photo_choices, png, resolve_model, square_photo
 
 HEATMAP_PX = 96  # side of each channel's heatmap on screen
 HIST_BINS, HIST_HEIGHT = 48, 28  # histogram bars: 2 px each in a 96 px wide strip
@@ -31,8 +34,9 @@ def edit_latent(latent: torch.Tensor, order: list[int], scales: list[float], zer
     """latent (1, c, h, w) → the edited latent (1, c, h, w): slot k holds scale[k]·latent[order[k]], or 0."""
     c = latent.shape[1]
     if sorted(order) != list(range(c)) or len(scales) != c or len(zeroed) != c:
-        raise ValueError(f"order must be a permutation of 0..{c - 1} and scales/zeroed have {c} entries; "
-                         f"got order={order}, {len(scales)} scales, {len(zeroed)} zero flags")
+        raise ValueError(tr("order must be a permutation of 0..{last} and scales/zeroed have {c} entries; "
+                            "got order={order}, {scales} scales, {zeroed} zero flags").format(
+            last=c - 1, c=c, order=order, scales=len(scales), zeroed=len(zeroed)))
     gains = torch.tensor([0.0 if z else float(s) for s, z in zip(scales, zeroed)], dtype=latent.dtype)
     return latent[:, order] * gains.to(latent.device)[None, :, None, None]
 
@@ -62,28 +66,30 @@ class ChannelsApp(App):
         super().__init__()
         self.vae_name, self.vae = resolve_model(vae, "vae")
         if photo not in BUNDLED_PHOTOS:
-            raise ValueError(f"unknown photo {photo!r}; bundled photos: {', '.join(BUNDLED_PHOTOS)}")
+            raise ValueError(tr("unknown photo {photo!r}; bundled photos: {photos}").format(
+                photo=photo, photos=", ".join(BUNDLED_PHOTOS)))
         if size not in sizes:
-            raise ValueError(f"size must be one of {sizes}, got {size}")
+            raise ValueError(tr("size must be one of {sizes}, got {size}").format(sizes=sizes, size=size))
         c = self.vae.config.latent_channels
         self.order = list(range(c))  # the decoder's slot k reads channel order[k]; swaps change it
         self._encoded = LRUCache(1)  # (photo, size) → the encode: only the current one, photos add up
         self._quiet = False
 
         self.controls = {
-            "photo": W.Dropdown(options=list(BUNDLED_PHOTOS), value=photo, description="photo"),
-            "size": W.Dropdown(options=list(sizes), value=size, description="size (px)"),
+            "photo": W.Dropdown(options=photo_choices(BUNDLED_PHOTOS), value=photo, description=tr("photo")),
+            "size": W.Dropdown(options=list(sizes), value=size, description=tr("size (px)")),
         }
         for k in range(c):
-            self.controls[f"scale_{k}"] = W.FloatSlider(value=1.0, min=-2.0, max=3.0, step=0.05, description="scale",
-                                                       continuous_update=False, layout=W.Layout(width="180px"))
-            self.controls[f"zero_{k}"] = W.Checkbox(value=False, description="zero", indent=False)
-        self.controls["swap_a"] = W.Dropdown(options=list(range(c)), value=0, description="swap",
+            self.controls[f"scale_{k}"] = W.FloatSlider(value=1.0, min=-2.0, max=3.0, step=0.05,
+                                                       description=tr("scale"), continuous_update=False,
+                                                       layout=W.Layout(width="180px"))
+            self.controls[f"zero_{k}"] = W.Checkbox(value=False, description=tr("zero"), indent=False)
+        self.controls["swap_a"] = W.Dropdown(options=list(range(c)), value=0, description=tr("swap"),
                                              layout=W.Layout(width="130px"))
-        self.controls["swap_b"] = W.Dropdown(options=list(range(c)), value=min(1, c - 1), description="with",
+        self.controls["swap_b"] = W.Dropdown(options=list(range(c)), value=min(1, c - 1), description=tr("with"),
                                              layout=W.Layout(width="130px"))
         # Buttons act once per click, so they are not value controls: `swap()` and `reset()` do their work.
-        self.buttons = {"swap": W.Button(description="swap"), "reset": W.Button(description="reset edits")}
+        self.buttons = {"swap": W.Button(description=tr("swap")), "reset": W.Button(description=tr("reset edits"))}
         self.buttons["swap"].on_click(lambda _: self._clicked(self.swap))
         self.buttons["reset"].on_click(lambda _: self._clicked(self.reset))
 
@@ -96,9 +102,9 @@ class ChannelsApp(App):
                          self.controls[f"scale_{k}"], self.controls[f"zero_{k}"]],
                         layout=W.Layout(margin="0 8px 8px 0"))
                  for k in range(c)]
-        titled = [W.VBox([W.HTML(f"<b>{t}</b>"), im]) for t, im in
-                  (("original", self.original), ("decode of the latent", self.unedited),
-                   ("decode of the edited latent", self.edited), ("linear latent→RGB preview", self.preview))]
+        titled = [W.VBox([W.HTML(f"<b>{html.escape(t)}</b>"), im]) for t, im in
+                  ((tr("original"), self.original), (tr("decode of the latent"), self.unedited),
+                   (tr("decode of the edited latent"), self.edited), (tr("linear latent→RGB preview"), self.preview))]
         self.summary = W.HTML()
         self.widget = W.VBox([
             W.HBox([self.controls["photo"], self.controls["size"]]),
@@ -193,9 +199,11 @@ class ChannelsApp(App):
             heat = values[k].repeat(zoom, axis=0).repeat(zoom, axis=1)  # (h·zoom, w·zoom)
             self.heatmaps[k].value = heatmap_png(heat, -limit, limit, "RdBu_r")
             self.histograms[k].value = png(histogram_strip(values[k].ravel(), limit, heat.shape[1]))
-            source = f"channel {self.order[k]}" if self.order[k] != k else f"channel {k}"
-            self.channel_titles[k].value = (f"<b>slot {k}</b>: {source}<br><small>mean {values[k].mean():+.2f}, "
-                                            f"std {values[k].std():.2f}</small>")
+            source = tr("channel {k}").format(k=self.order[k])
+            self.channel_titles[k].value = tr("<b>slot {k}</b>: {source}<br><small>mean {mean:+.2f}, "
+                                              "std {std:.2f}</small>").format(k=k, source=source,
+                                                                              mean=values[k].mean(),
+                                                                              std=values[k].std())
 
         result = {
             "latent_shape": list(latent.shape[1:]), "order": list(self.order), "scales": scales, "zeroed": zeroed,
@@ -206,10 +214,11 @@ class ChannelsApp(App):
             "decode_change": float((decoded - state["decoded"]).abs().mean()),
             "preview_psnr": metrics.psnr(to_uint8(pooled)[0], preview_u8),
         }
-        self.summary.value = (f"{self.vae_name}: latent {'×'.join(map(str, result['latent_shape']))}. "
-                              f"PSNR of the edited decode {result['psnr']:.2f} dB (unedited "
-                              f"{result['psnr_unedited']:.2f} dB); linear preview {result['preview_psnr']:.2f} dB "
-                              f"against the photo averaged over {f}×{f} patches.")
+        self.summary.value = tr("{vae}: latent {shape}. PSNR of the edited decode {psnr:.2f} dB (unedited "
+                                "{psnr_unedited:.2f} dB); linear preview {preview_psnr:.2f} dB against the photo "
+                                "averaged over {f}×{f} patches.").format(
+            vae=html.escape(self.vae_name), shape="×".join(map(str, result["latent_shape"])), psnr=result["psnr"],
+            psnr_unedited=result["psnr_unedited"], preview_psnr=result["preview_psnr"], f=f)
         return result
 
     @classmethod

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .. import metrics
+from ..i18n import tr
 from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from ..vae import AutoencoderKL
 from .kit import (
@@ -36,6 +37,7 @@ from .kit import (
     course_vae,
     guarded,
     heatmap_png,
+    photo_choices,
     png,
     read_upload,
     resolve_model,
@@ -79,12 +81,13 @@ class CompressionApp(App):
         self._vaes: dict[str, object] = self._vae_choices(vaes)
         self._vaes.update(extra_vaes or {})
         if not self._vaes:
-            raise ValueError("no VAE to show: no shipped models are installed yet; pass one, e.g. "
-                             "CompressionApp(extra_vaes={'mine': AutoencoderKL(VAEConfig.f8c4())})")
+            raise ValueError(tr("no VAE to show: no shipped models are installed yet; pass one, e.g. {example}").format(
+                example="CompressionApp(extra_vaes={'mine': AutoencoderKL(VAEConfig.f8c4())})"))
         if photo not in BUNDLED_PHOTOS:
-            raise ValueError(f"unknown photo {photo!r}; bundled photos: {', '.join(BUNDLED_PHOTOS)}")
+            raise ValueError(tr("unknown photo {photo!r}; bundled photos: {photos}").format(
+                photo=photo, photos=", ".join(BUNDLED_PHOTOS)))
         if size not in sizes:
-            raise ValueError(f"size must be one of {sizes}, got {size}")
+            raise ValueError(tr("size must be one of {sizes}, got {size}").format(sizes=sizes, size=size))
         self.upload_size = max(sizes)
         self._loaded: dict[str, AutoencoderKL] = {}
         self._uploads = LRUCache(UPLOADS_KEPT)    # label → (upload_size, upload_size, 3) uint8
@@ -95,20 +98,20 @@ class CompressionApp(App):
 
         default_vae = "vae-f8c4" if "vae-f8c4" in self._vaes else next(iter(self._vaes))
         self.controls = {
-            "photo": W.Dropdown(options=list(BUNDLED_PHOTOS), value=photo, description="photo"),
-            "vae": W.Dropdown(options=list(self._vaes), value=default_vae, description="VAE"),
-            "size": W.Dropdown(options=list(sizes), value=size, description="size (px)"),
+            "photo": W.Dropdown(options=photo_choices(BUNDLED_PHOTOS), value=photo, description=tr("photo")),
+            "vae": W.Dropdown(options=list(self._vaes), value=default_vae, description=tr("VAE")),
+            "size": W.Dropdown(options=list(sizes), value=size, description=tr("size (px)")),
         }
         # Not in `controls`: an upload does not re-render by itself, it adds a photo and selects it.
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload a photo")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description=tr("upload a photo"))
         self.upload.observe(self._on_upload, names="value")
 
         layout = W.Layout(width="256px", height="256px", object_fit="contain")
         self.original, self.reconstruction, self.error_map = (W.Image(format="png", layout=layout) for _ in range(3))
         self.table = W.HTML()
-        titled = [W.VBox([W.HTML(f"<b>{t}</b>"), im]) for t, im in
-                  (("original", self.original), ("reconstruction", self.reconstruction),
-                   (f"|error| (brightest ≥ {ERROR_MAP_MAX:.0f}/255)", self.error_map))]
+        titled = [W.VBox([W.HTML(f"<b>{html.escape(t)}</b>"), im]) for t, im in
+                  ((tr("original"), self.original), (tr("reconstruction"), self.reconstruction),
+                   (tr("|error| (brightest ≥ {max:.0f}/255)").format(max=ERROR_MAP_MAX), self.error_map))]
         self.widget = W.VBox([
             W.HBox([self.controls["photo"], self.upload]),
             W.HBox([self.controls["vae"], self.controls["size"]]),
@@ -201,7 +204,8 @@ class CompressionApp(App):
         f = vae.downsample_factor
         S = image.shape[0] - image.shape[0] % f  # sizes offered are multiples of 16; an extra VAE may need more
         if S < f:
-            raise ValueError(f"the image ({image.shape[0]} px) is smaller than this VAE's factor f={f}")
+            raise ValueError(tr("the image ({px} px) is smaller than this VAE's factor f={f}").format(
+                px=image.shape[0], f=f))
         image = image[:S, :S]
         device = next(vae.parameters()).device
         x = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1.0  # (1, 3, S, S)
@@ -241,17 +245,23 @@ class CompressionApp(App):
         c, h, w = figures.latent_shape
         S = figures.image_size[0]
         jpeg, bicubic = baselines["jpeg_equal_bytes"], baselines["bicubic_equal_values"]
+        jpeg_note = jpeg.note
+        if jpeg_note and jpeg.within_budget is False:  # metrics' note, said in the learner's language
+            jpeg_note = tr("even JPEG quality 1 takes {taken} bytes, more than the budget of {budget}").format(
+                taken=jpeg.bytes, budget=figures.latent_bytes["fp16"])
         rows = [
             # (what, values, bytes, PSNR, SSIM, note)
-            (f"raw pixels {S}×{S}×3", figures.pixel_values, baselines["raw"].bytes, math.inf, 1.0, "uint8"),
-            ("PNG", None, baselines["png"].bytes, math.inf, 1.0, "lossless"),
-            ("zlib level 9 (“ZIP”)", None, baselines["zlib"].bytes, math.inf, 1.0, "lossless"),
-            (f"<b>VAE latent {c}×{h}×{w}, fp16</b>", figures.latent_values, figures.latent_bytes["fp16"], psnr, ssim,
-             f"{figures.value_ratio:.0f}× fewer values"),
-            (f"JPEG, equal bytes (quality {jpeg.quality})", None, jpeg.bytes, jpeg.psnr, jpeg.ssim,
-             html.escape(jpeg.note) or "≤ the latent's bytes"),
-            (f"bicubic {bicubic.size[0]}×{bicubic.size[1]}×3, equal values", bicubic.values, bicubic.bytes,
-             bicubic.psnr, bicubic.ssim, "down, then up again"),
+            (tr("raw pixels {S}×{S}×3").format(S=S), figures.pixel_values, baselines["raw"].bytes, math.inf, 1.0,
+             "uint8"),
+            ("PNG", None, baselines["png"].bytes, math.inf, 1.0, tr("lossless")),
+            (tr("zlib level 9 (“ZIP”)"), None, baselines["zlib"].bytes, math.inf, 1.0, tr("lossless")),
+            ("<b>{}</b>".format(tr("VAE latent {c}×{h}×{w}, fp16").format(c=c, h=h, w=w)), figures.latent_values,
+             figures.latent_bytes["fp16"], psnr, ssim,
+             tr("{ratio:.0f}× fewer values").format(ratio=figures.value_ratio)),
+            (tr("JPEG, equal bytes (quality {quality})").format(quality=jpeg.quality), None, jpeg.bytes, jpeg.psnr,
+             jpeg.ssim, html.escape(jpeg_note) or tr("≤ the latent's bytes")),
+            (tr("bicubic {w}×{h}×3, equal values").format(w=bicubic.size[0], h=bicubic.size[1]), bicubic.values,
+             bicubic.bytes, bicubic.psnr, bicubic.ssim, tr("down, then up again")),
         ]
         raw = figures.raw_bytes
         cells = "".join(
@@ -260,9 +270,11 @@ class CompressionApp(App):
             f"<td>{_number(p)}</td><td>{_number(s, 3)}</td><td style='text-align:left'>{note}</td></tr>"
             for what, values, nbytes, p, s, note in rows
         )
-        head = "".join(f"<th>{t}</th>" for t in ("", "values", "bytes", "ratio", "bits/pixel", "PSNR dB", "SSIM", ""))
+        head = "".join(f"<th>{t}</th>" for t in ("", tr("values"), tr("bytes"), tr("ratio"), tr("bits/pixel"),
+                                                 "PSNR dB", "SSIM", ""))
         return (f"<table style='text-align:right; border-spacing:10px 2px'><tr>{head}</tr>{cells}</table>"
-                "<small>ratio = raw bytes / bytes. PSNR and SSIM compare each decoded image with the original.</small>")
+                "<small>{}</small>".format(
+                    tr("ratio = raw bytes / bytes. PSNR and SSIM compare each decoded image with the original.")))
 
     def bench_step(self, i: int) -> None:
         """A student picks another photo, one this VAE has not shown yet: encode, decode, the lossy

@@ -18,6 +18,9 @@ of the layer's attention that went to m (the masses of all L positions sum to 1)
 
 With classifier-free guidance the UNet runs twice per step; only the conditional pass (the one that
 reads the prompt) is recorded: the unconditional one attends to the empty prompt.
+
+The tokens under the heatmaps are the words the model reads. A Spanish prompt ("un círculo rojo
+pequeño…") is read as its English caption (`latentlab.text.to_english`), and the app says so.
 """
 
 from __future__ import annotations
@@ -31,13 +34,17 @@ import torch
 import torch.nn.functional as F
 
 from .. import pipeline
+from .. import text as text_module
+from ..i18n import N_, tr
 from ..images import to_uint8
 from ..ldm import check_latent_space
-from .kit import App, LRUCache, colormap, course_models, png, resolve_pair
+from .kit import App, LRUCache, choices, colormap, course_models, labelled, png, resolve_pair
 
-AVERAGE = "average of all layers"
-PICTURES = ("x̂0 at this step", "final picture")
-SCALES = ("each map its own range", "one range for all maps")
+# Option values (compared in code) whose labels are shown translated.
+AVERAGE = N_("average of all layers")
+PICTURES = (N_("x̂0 at this step"), N_("final picture"))
+SCALES = (N_("each map its own range"), N_("one range for all maps"))
+DEFAULT_PROMPT = N_("a small red circle on a blue background, top left")  # the app's first prompt
 CACHED_RUNS = 8     # sampling runs kept per app: a few prompts to flip between, bounded memory
 TILE = 128          # pixels per side of the picture and of each heatmap on screen
 HEAT_OPACITY = 0.6  # the heatmap's weight over the (greyed) picture
@@ -76,7 +83,8 @@ class AttentionRecord:
         One layer's grid is upsampled (bilinear) to h×w; AVERAGE averages every layer's maps."""
         names = list(self.attention) if layer == AVERAGE else [layer]
         if layer != AVERAGE and layer not in self.attention:
-            raise ValueError(f"unknown layer {layer!r}; the layers are {AVERAGE!r}, {', '.join(self.attention)}")
+            raise ValueError(tr("unknown layer {layer!r}; the layers are {average!r}, {layers}").format(
+                layer=layer, average=AVERAGE, layers=", ".join(self.attention)))
         maps = []
         for name in names:
             weights = self.attention[name][step]  # (N, L)
@@ -97,8 +105,8 @@ def _grid_of(cells: int, latent_size: tuple[int, int]) -> tuple[int, int]:
     for k in range(8):
         if (h >> k) * (w >> k) == cells:
             return h >> k, w >> k
-    raise ValueError(f"a cross-attention layer has {cells} query positions, which is no h/2^k × w/2^k of "
-                     f"the {h}×{w} latent")
+    raise ValueError(tr("a cross-attention layer has {cells} query positions, which is no h/2^k × w/2^k of "
+                        "the {h}×{w} latent").format(cells=cells, h=h, w=w))
 
 
 @torch.no_grad()
@@ -161,15 +169,16 @@ class CrossAttentionApp(App):
 
     model: a LatentDiffusion or its name/path; vae: the AutoencoderKL of its latent space, a name/path,
     or None for the one it was trained with. steps, cfg, sampler: the sampling run (DDIM, 20 steps and
-    SD's guidance by default); step: where the slider starts.
+    SD's guidance by default); step: where the slider starts. prompt: None means DEFAULT_PROMPT in
+    the learner's language.
     """
 
-    def __init__(self, model="ldm-shapes", vae=None, prompt: str = "a small red circle on a blue background, top left",
-                 seed: int = 0, steps: int = pipeline.SamplingDefaults.steps,
+    def __init__(self, model="ldm-shapes", vae=None, prompt: str | None = None, seed: int = 0, steps: int = pipeline.SamplingDefaults.steps,
                  cfg: float = pipeline.SamplingDefaults.cfg, sampler: str = pipeline.SamplingDefaults.sampler,
                  step: int | None = None):
         super().__init__()
         self.model, self.vae = resolve_pair(model, vae)
+        prompt = tr(DEFAULT_PROMPT) if prompt is None else prompt
         self.steps, self.cfg, self.sampler = steps, cfg, sampler
         self.layer_names = [name for name, _ in self.model.unet.cross_attention_layers()]
         self.heads = self.model.unet.config.heads
@@ -177,16 +186,16 @@ class CrossAttentionApp(App):
         self._runs = LRUCache(CACHED_RUNS)  # (token ids, seed) → record and pictures
 
         self.controls = {
-            "prompt": W.Text(value=prompt, description="prompt", continuous_update=False,
+            "prompt": W.Text(value=prompt, description=tr("prompt"), continuous_update=False,
                              layout=W.Layout(width="560px")),
-            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description=tr("seed"),
                                      layout=W.Layout(width="180px")),
             "step": W.IntSlider(value=steps // 2 if step is None else step, min=0, max=steps - 1,
-                                description="step", continuous_update=True),
-            "layer": W.Dropdown(options=[AVERAGE, *self.layer_names], value=AVERAGE, description="layer",
-                                layout=W.Layout(width="420px")),
-            "picture": W.ToggleButtons(options=PICTURES, value=PICTURES[0], description="show"),
-            "scale": W.ToggleButtons(options=SCALES, value=SCALES[0], description="colours"),
+                                description=tr("step"), continuous_update=True),
+            "layer": W.Dropdown(options=choices([(tr(AVERAGE), AVERAGE), *((n, n) for n in self.layer_names)]),
+                                value=AVERAGE, description=tr("layer"), layout=W.Layout(width="420px")),
+            "picture": W.ToggleButtons(options=labelled(PICTURES), value=PICTURES[0], description=tr("show")),
+            "scale": W.ToggleButtons(options=labelled(SCALES), value=SCALES[0], description=tr("colours")),
         }
         self.picture = W.Image(format="png", layout=W.Layout(width=f"{TILE}px", height=f"{TILE}px"))
         self.picture_title = W.HTML()
@@ -194,8 +203,9 @@ class CrossAttentionApp(App):
         self.captions: list[W.HTML] = []
         self.heatmap_box = W.HBox([], layout=W.Layout(flex_flow="row wrap"))
         self.summary = W.HTML()
+        self.reading = W.HTML()  # how a Spanish prompt was read: the English caption the model saw
         self.widget = W.VBox([
-            W.HBox([self.controls["prompt"], self.controls["seed"]]),
+            W.HBox([self.controls["prompt"], self.controls["seed"]]), self.reading,
             W.HBox([self.controls["step"], self.controls["layer"]]),
             self.controls["picture"], self.controls["scale"],
             W.HBox([W.VBox([self.picture_title, self.picture], layout=W.Layout(margin="0 16px 0 0")),
@@ -257,8 +267,10 @@ class CrossAttentionApp(App):
         S = picture.shape[0]
         self.picture.value = png(picture)
         t = record.timesteps[step]
-        self.picture_title.value = ("<b>final picture</b>" if final else
-                                    f"<b>x̂0 at step {step + 1}/{len(record.timesteps)}</b> (t = {t:.0f})")
+        self.picture_title.value = (f"<b>{tr(PICTURES[1])}</b>" if final else
+                                    tr("<b>x̂0 at step {step}/{steps}</b> (t = {t:.0f})").format(
+                                        step=step + 1, steps=len(record.timesteps), t=t))
+        self.reading.value = self._reading(record.prompt)
 
         n = len(record.tokens)
         mass = record.mass(step, layer)  # (L,)
@@ -273,19 +285,36 @@ class CrossAttentionApp(App):
                                       f"<small>{100 * float(mass[m]):.1f} %</small>")
 
         grid = None if layer == AVERAGE else list(record.grids[layer])
-        where = (f"the average of {len(record.attention)} layers" if grid is None else
-                 f"layer <code>{html.escape(layer)}</code>: a {grid[0]}×{grid[1]} grid")
+        where = (tr("the average of {n} layers").format(n=len(record.attention)) if grid is None else
+                 tr("layer <code>{layer}</code>: a {H}×{W} grid").format(layer=html.escape(layer), H=grid[0],
+                                                                          W=grid[1]))
         padding = float(mass[n:].sum())
-        self.summary.value = (f"{where}, {self.heads} heads averaged; step {step + 1} of {len(record.timesteps)} "
-                              f"(t = {t:.0f}). The % under each word is its share of the attention; "
-                              f"{100 * padding:.1f} % went to the {len(mass) - n} padding positions. "
-                              f"Picture {S}×{S} px from a {record.latent_size[0]}×{record.latent_size[1]} latent; "
-                              f"{record.model_calls} model calls for this prompt and seed (cached).")
+        self.summary.value = tr(
+            "{where}, {heads} heads averaged; step {step} of {steps} (t = {t:.0f}). The % under each word is its "
+            "share of the attention; {padding:.1f} % went to the {positions} padding positions. Picture {S}×{S} px "
+            "from a {h}×{w} latent; {calls} model calls for this prompt and seed (cached).").format(
+            where=where, heads=self.heads, step=step + 1, steps=len(record.timesteps), t=t, padding=100 * padding,
+            positions=len(mass) - n, S=S, h=record.latent_size[0], w=record.latent_size[1], calls=record.model_calls)
         return {"prompt": record.prompt, "seed": record.seed, "tokens": list(record.tokens), "step": step,
                 "steps": len(record.timesteps), "t": t, "layer": layer, "grid": grid,
                 "attention_mass": [float(x) for x in mass[:n]], "padding_mass": padding,
                 "picture": "final" if final else "pred_x0", "sampling_runs": self.sampling_runs,
                 "model_calls": record.model_calls}
+
+    def _reading(self, prompt: str) -> str:
+        """A line saying which English caption a Spanish prompt was read as ("" for an English prompt)."""
+        to_english = getattr(text_module, "to_english", None)
+        if to_english is None:
+            return ""
+        try:
+            english = to_english(prompt)
+        except ValueError:  # a prompt the course's caption grammar does not read: nothing to say
+            return ""
+        if english.split() == self.model.tokenizer.words(prompt):  # read as written: an English prompt
+            return ""
+        return tr("<small>Your prompt was read as the English caption <i>{caption}</i>: the model knows English "
+                  "words only, so the words under the maps are the English ones it read.</small>").format(
+            caption=html.escape(english))
 
     @classmethod
     def for_bench(cls, size: int) -> CrossAttentionApp:

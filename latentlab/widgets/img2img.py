@@ -32,14 +32,16 @@ from matplotlib.patches import FancyBboxPatch
 from PIL import Image
 
 from .. import metrics
+from ..i18n import N_, tr
 from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from ..pipeline import SamplingDefaults, encode_image, image_to_image
-from .kit import App, LRUCache, course_models, guarded, png, read_upload, resolve_pair, square_photo
+from .kit import App, LRUCache, course_models, guarded, photo_choices, png, read_upload, resolve_pair, square_photo
 
 DENOISE_VALUES = (0.05, 0.1, 0.2, 0.4, 0.6, 1.0)  # the strip; the slider adds 0 (the photo's own latent)
 THUMB = 96        # pixels per picture of the strip
 STRIPS_KEPT = 8   # (photo, prompt, seed) strips kept in memory; each is a handful of small pictures
 UPLOADS_KEPT = 4  # uploaded photos kept, at the model's size; older ones leave the list
+DEFAULT_PROMPT = N_("a large white circle on a blue background")  # the app's first prompt
 
 
 # --- the graph -----------------------------------------------------------------------------------
@@ -53,8 +55,10 @@ def _graph_nodes(img2img: bool) -> dict[str, tuple[float, float, str, str]]:
     """name → (x, y, ComfyUI node, latentlab call) of the boxes, on a 17.6 × 6.6 canvas."""
     nodes = {
         "checkpoint": (1.7, 2.5, "Load Checkpoint", 'model = load_pretrained(\n    "ldm-shapes")'),
-        "positive": (5.6, 5.6, "CLIP Text Encode (positive)", "context = encode_prompt(\n    model, prompt)"),
-        "negative": (5.6, 3.9, "CLIP Text Encode (negative)", 'uncond = encode_prompt(\n    model, "")'),
+        "positive": (5.6, 5.6, "CLIP Text Encode ({})".format(tr("positive")),
+                     "context = encode_prompt(\n    model, prompt)"),
+        "negative": (5.6, 3.9, "CLIP Text Encode ({})".format(tr("negative")),
+                     'uncond = encode_prompt(\n    model, "")'),
         "sampler": (9.9, 3.6, "KSampler", "trajectory = sample(\n  model, sampler,\n  initial_latent=latent,\n"
                     "  steps, cfg, denoise,\n  context, uncond_context,\n  generator)"),
         "vae": (9.9, 0.6, "Load VAE", 'vae = load_pretrained(\n    "vae-f8c4")'),
@@ -122,9 +126,9 @@ def comfy_graph(img2img: bool = False, shapes: dict[str, tuple[int, ...]] | None
         middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + (0.2 if flat else 0.0))
         ax.text(*middle, label, ha="center", va="center", fontsize=6.5, color="#333333", zorder=4,
                 bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none"))
-    kind = "img2img: VAE Encode → KSampler (denoise < 1) → VAE Decode" if img2img else \
-        "text-to-image: Empty Latent Image → KSampler → VAE Decode"
-    ax.set_title(f"ComfyUI's graph, {kind}", fontsize=11)
+    kind = tr("img2img: VAE Encode → KSampler (denoise < 1) → VAE Decode") if img2img else \
+        tr("text-to-image: Empty Latent Image → KSampler → VAE Decode")
+    ax.set_title(tr("ComfyUI's graph, {kind}").format(kind=kind), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -137,23 +141,27 @@ class Img2ImgApp(App):
 
     model: a LatentDiffusion or its name/path (its `config.image_size` is the size photos are resized
     to); vae: the AutoencoderKL of its latent space, a name/path, or None for the one it was trained
-    with. steps, cfg, sampler: the KSampler's settings.
+    with. steps, cfg, sampler: the KSampler's settings. prompt: None means DEFAULT_PROMPT in the
+    learner's language.
     """
 
     def __init__(self, model="ldm-shapes", vae=None, photo: str = "astronaut",
-                 prompt: str = "a large white circle on a blue background", seed: int = 0, denoise: float = 0.6,
+                 prompt: str | None = None, seed: int = 0, denoise: float = 0.6,
                  denoise_values: tuple[float, ...] = DENOISE_VALUES,
                  steps: int = SamplingDefaults.steps, cfg: float = SamplingDefaults.cfg,
                  sampler: str = SamplingDefaults.sampler):
         super().__init__()
         self.model, self.vae = resolve_pair(model, vae)
+        prompt = tr(DEFAULT_PROMPT) if prompt is None else prompt
         if photo not in BUNDLED_PHOTOS:
-            raise ValueError(f"unknown photo {photo!r}; bundled photos: {', '.join(BUNDLED_PHOTOS)}")
+            raise ValueError(tr("unknown photo {photo!r}; bundled photos: {photos}").format(
+                photo=photo, photos=", ".join(BUNDLED_PHOTOS)))
         if not denoise_values or not all(0 < d <= 1 for d in denoise_values):
-            raise ValueError(f"denoise_values must be in (0, 1], got {denoise_values}")
+            raise ValueError(tr("denoise_values must be in (0, 1], got {values}").format(values=denoise_values))
         self.denoise_values = (0.0, *sorted(set(denoise_values)))
         if denoise not in self.denoise_values:
-            raise ValueError(f"denoise must be one of {self.denoise_values}, got {denoise}")
+            raise ValueError(tr("denoise must be one of {values}, got {denoise}").format(
+                values=self.denoise_values, denoise=denoise))
         self.size = self.model.config.image_size
         self.steps, self.cfg, self.sampler = steps, cfg, sampler
         self._uploads = LRUCache(UPLOADS_KEPT)  # label → (S, S, 3) uint8 at the model's size
@@ -161,16 +169,16 @@ class Img2ImgApp(App):
         self._strips = LRUCache(STRIPS_KEPT)    # (photo, prompt, seed) → results per denoise
 
         self.controls = {
-            "photo": W.Dropdown(options=list(BUNDLED_PHOTOS), value=photo, description="photo"),
-            "prompt": W.Text(value=prompt, description="prompt", continuous_update=False,
+            "photo": W.Dropdown(options=photo_choices(BUNDLED_PHOTOS), value=photo, description=tr("photo")),
+            "prompt": W.Text(value=prompt, description=tr("prompt"), continuous_update=False,
                              layout=W.Layout(width="480px")),
-            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description=tr("seed"),
                                      layout=W.Layout(width="180px")),
             "denoise": W.SelectionSlider(options=[(f"{d:g}", d) for d in self.denoise_values], value=denoise,
-                                         description="denoise", continuous_update=True),
+                                         description=tr("denoise"), continuous_update=True),
         }
         # Not in `controls`: an upload does not re-render by itself, it adds a photo and selects it.
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload a photo")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description=tr("upload a photo"))
         self.upload.observe(self._on_upload, names="value")
 
         big = W.Layout(width="256px", height="256px", object_fit="contain")
@@ -178,16 +186,17 @@ class Img2ImgApp(App):
         self.result_title = W.HTML()
         self.thumbs = [W.Image(format="png", layout=W.Layout(width=f"{THUMB}px", height=f"{THUMB}px"))
                        for _ in self.denoise_values]
-        strip = [W.VBox([W.HTML(f"<small>{'0 (VAE only)' if d == 0 else f'{d:g}'}</small>"), thumb])
+        strip = [W.VBox([W.HTML("<small>{}</small>".format(tr("0 (VAE only)") if d == 0 else f"{d:g}")), thumb])
                  for d, thumb in zip(self.denoise_values, self.thumbs)]
         self.explanation = W.HTML()
         self.widget = W.VBox([
             W.HBox([self.controls["photo"], self.upload]),
             W.HBox([self.controls["prompt"], self.controls["seed"]]),
             self.controls["denoise"],
-            W.HBox([W.VBox([W.HTML(f"<b>photo, {self.size}×{self.size} (the model's size)</b>"), self.photo_view]),
+            W.HBox([W.VBox([W.HTML(tr("<b>photo, {S}×{S} (the model's size)</b>").format(S=self.size)),
+                            self.photo_view]),
                     W.VBox([self.result_title, self.result_view])]),
-            W.HTML("<b>every denoise, same seed</b> (computed once per photo, prompt and seed)"),
+            W.HTML(tr("<b>every denoise, same seed</b> (computed once per photo, prompt and seed)")),
             W.HBox(strip, layout=W.Layout(flex_flow="row wrap")),
             self.explanation, self.status,
         ])
@@ -230,7 +239,8 @@ class Img2ImgApp(App):
     def _run_strip(self, name: str, prompt: str, seed: int) -> dict:
         picture, _ = self.photo(name)
         runs = len(self.denoise_values) - 1
-        self.status.value = f"⏳ {runs} img2img runs of {self.steps} steps (once per photo, prompt and seed)…"
+        self.status.value = "⏳ " + tr("{runs} img2img runs of {steps} steps (once per photo, prompt and seed)…").format(
+            runs=runs, steps=self.steps)
         photo_latent = encode_image(self.vae, picture)  # (1, c, S/f, S/f): already the model's size
         alpha_bar = self.model.schedule.alpha_bar
         results = {}
@@ -272,8 +282,8 @@ class Img2ImgApp(App):
         entry = state["results"][denoise]
         self.photo_view.value = self.photo()[1]
         self.result_view.value = entry["png"]
-        self.result_title.value = (f"<b>result, denoise {denoise:g}</b>: SSIM {entry['ssim']:.2f}, "
-                                   f"PSNR {entry['psnr']:.1f} dB vs the photo")
+        self.result_title.value = tr("<b>result, denoise {denoise:g}</b>: SSIM {ssim:.2f}, PSNR {psnr:.1f} dB vs "
+                                     "the photo").format(denoise=denoise, ssim=entry["ssim"], psnr=entry["psnr"])
         for d, thumb in zip(self.denoise_values, self.thumbs):
             thumb.value = state["results"][d]["thumb"]
             thumb.layout.border = "3px solid #e65100" if d == denoise else "3px solid transparent"
@@ -291,17 +301,20 @@ class Img2ImgApp(App):
     def _explain(self, denoise: float, entry: dict) -> str:
         prompt = html.escape(self.controls["prompt"].value)
         if denoise == 0:
-            return ("<b>denoise 0</b>: nothing is re-done. The KSampler returns the photo's latent unchanged "
-                    "(0 steps, 0 model calls); what you see is the VAE's round trip, encode then decode.")
+            return tr("<b>denoise 0</b>: nothing is re-done. The KSampler returns the photo's latent unchanged "
+                      "(0 steps, 0 model calls); what you see is the VAE's round trip, encode then decode.")
         kept, noise = entry["signal_kept"], math.sqrt(max(0.0, 1 - entry["signal_kept"] ** 2))
-        text = (f"<b>denoise {denoise:g}</b> re-does that fraction of the noise schedule (ComfyUI's rule): the "
-                f"sampler is set up for int({self.steps} / {denoise:g}) = {entry['schedule_steps']} steps and runs "
-                f"the last {entry['steps_run']} ({entry['model_calls']} model calls with CFG {self.cfg:g}). They start "
-                f"from the photo's latent noised to t = {entry['start_t']:.0f}: √ᾱ = {kept:.2f} of the latent plus "
-                f"noise of std {noise:.2f}. Then the model pulls it toward “{prompt}” and what it knows: shapes.")
+        text = tr("<b>denoise {denoise:g}</b> re-does that fraction of the noise schedule (ComfyUI's rule): the "
+                  "sampler is set up for int({steps} / {denoise:g}) = {schedule_steps} steps and runs the last "
+                  "{steps_run} ({calls} model calls with CFG {cfg:g}). They start from the photo's latent noised to "
+                  "t = {start_t:.0f}: √ᾱ = {kept:.2f} of the latent plus noise of std {noise:.2f}. Then the model "
+                  "pulls it toward “{prompt}” and what it knows: shapes.").format(
+            denoise=denoise, steps=self.steps, schedule_steps=entry["schedule_steps"], steps_run=entry["steps_run"],
+            calls=entry["model_calls"], cfg=self.cfg, start_t=entry["start_t"], kept=kept, noise=noise, prompt=prompt)
         if denoise == 1:
-            text += (f" At denoise 1 only that {kept:.2f} of the photo is left in the start (how little depends on "
-                     "where the sampler's first timestep lies): this is nearly text-to-image.")
+            text += " " + tr("At denoise 1 only that {kept:.2f} of the photo is left in the start (how little depends "
+                             "on where the sampler's first timestep lies): this is nearly text-to-image.").format(
+                kept=kept)
         return text
 
     @classmethod

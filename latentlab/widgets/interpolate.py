@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..i18n import N_, tr
 from ..images import to_uint8
 from ..pipeline import (
     SamplingDefaults,
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 
 PATHS = ("slerp", "lerp")
 CFG_SCALES = (1.0, 3.0, 5.0, 7.5, 10.0)
+# the app's first prompts, in the learner's language
+DEFAULT_PROMPTS = (N_("a large red circle on a white background"), N_("a large blue square on a white background"))
 THUMB = 80              # pixels per frame of the strip
 FRAME_SETTINGS_KEPT = 6  # settings (seeds, prompts, path) whose frames stay in memory
 
@@ -92,20 +95,21 @@ class InterpolateApp(App):
 
     model: a LatentDiffusion or its name/path; vae: the AutoencoderKL of its latent space, a name/path,
     or None for the one it was trained with. frames: pictures per path (the weight slider moves
-    between them). steps, cfg, sampler: the KSampler's settings.
+    between them). steps, cfg, sampler: the KSampler's settings. prompts: None means DEFAULT_PROMPTS
+    in the learner's language.
     """
 
     def __init__(self, model="ldm-shapes", vae=None, seeds: tuple[int, int] = (0, 1),
-                 prompts: tuple[str, str] = ("a large red circle on a white background",
-                                             "a large blue square on a white background"),
+                 prompts: tuple[str, str] | None = None,
                  frames: int = 9, path: str = "slerp", steps: int = SamplingDefaults.steps,
                  cfg: float = SamplingDefaults.cfg, sampler: str = SamplingDefaults.sampler):
         super().__init__()
         self.model, self.vae = resolve_pair(model, vae)
+        prompts = tuple(tr(p) for p in DEFAULT_PROMPTS) if prompts is None else prompts
         if frames < 2:
-            raise ValueError(f"frames must be at least 2 (the two ends), got {frames}")
+            raise ValueError(tr("frames must be at least 2 (the two ends), got {frames}").format(frames=frames))
         if path not in PATHS:
-            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+            raise ValueError(tr("path must be one of {paths}, got {path!r}").format(paths=PATHS, path=path))
         self.frames, self.steps, self.cfg, self.sampler = frames, steps, cfg, sampler
         size, f, c = self.model.config.image_size, self.vae.downsample_factor, self.vae.config.latent_channels
         self.latent_shape = tuple(empty_latent(size, size, 1, c, f).shape)  # (1, c, h, w)
@@ -114,12 +118,12 @@ class InterpolateApp(App):
         text = dict(continuous_update=False, layout=W.Layout(width="420px"))
         number = dict(min=0, max=2**31 - 1, layout=W.Layout(width="180px"))
         self.controls = {
-            "seed_a": W.BoundedIntText(value=seeds[0], description="seed a", **number),
-            "prompt_a": W.Text(value=prompts[0], description="prompt a", **text),
-            "seed_b": W.BoundedIntText(value=seeds[1], description="seed b", **number),
-            "prompt_b": W.Text(value=prompts[1], description="prompt b", **text),
-            "path": W.ToggleButtons(options=list(PATHS), value=path, description="noise path"),
-            "weight": W.FloatSlider(value=0.0, min=0.0, max=1.0, step=1 / (frames - 1), description="weight",
+            "seed_a": W.BoundedIntText(value=seeds[0], description=tr("seed a"), **number),
+            "prompt_a": W.Text(value=prompts[0], description=tr("prompt a"), **text),
+            "seed_b": W.BoundedIntText(value=seeds[1], description=tr("seed b"), **number),
+            "prompt_b": W.Text(value=prompts[1], description=tr("prompt b"), **text),
+            "path": W.ToggleButtons(options=list(PATHS), value=path, description=tr("noise path")),
+            "weight": W.FloatSlider(value=0.0, min=0.0, max=1.0, step=1 / (frames - 1), description=tr("weight"),
                                     readout_format=".3f", continuous_update=True),
         }
         self.frame_view = W.Image(format="png", layout=W.Layout(width="256px", height="256px", object_fit="contain"))
@@ -152,7 +156,7 @@ class InterpolateApp(App):
     @torch.no_grad()
     def _sample_frames(self, seed_a: int, seed_b: int, prompt_a: str, prompt_b: str, path: str) -> dict:
         n = self.frames
-        self.status.value = f"⏳ sampling {n} frames together ({self.steps} steps)…"
+        self.status.value = "⏳ " + tr("sampling {n} frames together ({steps} steps)…").format(n=n, steps=self.steps)
         device = self.model.device
         # The noise text_to_image would start from for each seed: the generator's first draw.
         generator = make_generator(seed_a)
@@ -196,15 +200,17 @@ class InterpolateApp(App):
             thumb.layout.border = "3px solid #e65100" if k == frame else "3px solid transparent"
             label.value = f"<small>w {state['weights'][k]:.2f}<br>‖ε‖ {norms[k]:.1f}</small>"
         n = math.prod(self.latent_shape)
-        self.frame_title.value = (f"<b>weight {weight:.3f}</b> (frame {frame + 1} of {self.frames}): "
-                                  f"‖noise‖ = {norms[frame]:.1f}, {norms[frame] / ends:.2f}× the ends' norm")
+        self.frame_title.value = tr("<b>weight {weight:.3f}</b> (frame {frame} of {frames}): ‖noise‖ = {norm:.1f}, "
+                                    "{ratio:.2f}× the ends' norm").format(
+            weight=weight, frame=frame + 1, frames=self.frames, norm=norms[frame], ratio=norms[frame] / ends)
         a, b = (html.escape(self.controls[k].value) for k in ("prompt_a", "prompt_b"))
-        self.explanation.value = (
-            f"Noise: <b>{path}</b> from seed {self.controls['seed_a'].value} to seed {self.controls['seed_b'].value}; "
-            f"context: lerp from “{a}” to “{b}”. Gaussian noise of n = {n} values has a norm near √n = "
-            f"{math.sqrt(n):.1f}: slerp keeps it all the way, lerp dips to about 0.71× half-way, a noise the "
-            f"model never saw (look at the middle frames). All {self.frames} frames were sampled as one batch "
-            f"({state['model_calls']} model calls).")
+        self.explanation.value = tr(
+            "Noise: <b>{path}</b> from seed {seed_a} to seed {seed_b}; context: lerp from “{a}” to “{b}”. Gaussian "
+            "noise of n = {n} values has a norm near √n = {sqrt_n:.1f}: slerp keeps it all the way, lerp dips to "
+            "about 0.71× half-way, a noise the model never saw (look at the middle frames). All {frames} frames "
+            "were sampled as one batch ({calls} model calls).").format(
+            path=path, seed_a=self.controls["seed_a"].value, seed_b=self.controls["seed_b"].value, a=a, b=b, n=n,
+            sqrt_n=math.sqrt(n), frames=self.frames, calls=state["model_calls"])
         return {
             "weight": weight, "frame": frame, "frames": self.frames, "path": path,
             "seeds": [self.controls["seed_a"].value, self.controls["seed_b"].value],

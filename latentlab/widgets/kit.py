@@ -7,6 +7,10 @@
     LRUCache                 a bounded cache: the apps keep recent settings, never all of them
     colormap, heatmap_png, png       numbers → colours → PNG bytes for an ipywidgets.Image
     square_photo             (from latentlab.images) a photo centre-cropped and resized
+    choices, photo_choices   options of a selection widget with labels in the learner's language
+
+Every text a student reads goes through `tr` (`latentlab.i18n`) when the app is built or rendered,
+never at import time, so LATENTLAB_LANG=es gives Spanish widgets; option *values* stay English.
 
 Live images are PNGs, not matplotlib figures: re-encoding a PNG costs milliseconds, a figure about
 a hundred.
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..i18n import N_, tr
 from ..images import BUNDLED_PHOTOS, load_image, square_photo
 
 # --- the app protocol ------------------------------------------------------------------------------
@@ -92,7 +97,7 @@ class App:
         """After an upload: offer the bundled photos then `uploaded` in the "photo" dropdown, let the
         upload widget drop the file's bytes (the app keeps its own bounded copy), and show `label`."""
         photo = self.controls["photo"]
-        photo.options = [*(name for name in photo.options if name in BUNDLED_PHOTOS), *uploaded]
+        photo.options = photo_choices([name for name in option_values(photo) if name in BUNDLED_PHOTOS], uploaded)
         self.upload.value = ()
         if photo.value == label:
             self.safe_render()
@@ -132,7 +137,42 @@ def read_upload(change, size: int):
         picture = square_photo(load_image(bytes(item["content"])), size)
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
-    return f"uploaded: {name}", picture
+    # The label is also the dropdown's value: made here, in one language, and compared only with itself.
+    return tr("uploaded: {name}").format(name=name), picture
+
+
+# --- options in the learner's language ----------------------------------------------------------------
+
+# The bundled photos' names as the dropdown shows them (the values stay the names `bundled_photo` takes).
+PHOTO_LABELS = {
+    "astronaut": N_("astronaut"), "coffee": N_("coffee"), "chelsea": N_("chelsea"), "rocket": N_("rocket"),
+    "hubble_deep_field": N_("hubble_deep_field"), "immunohistochemistry": N_("immunohistochemistry"),
+    "retina": N_("retina"), "colorwheel": N_("colorwheel"), "logo": N_("logo"), "grace_hopper": N_("grace_hopper"),
+}
+
+
+def choices(pairs) -> list:
+    """[(label, value)] → options for a Dropdown / ToggleButtons: the plain values when every label is
+    its value (English: `.options` stays a list of values), else the (translated label, value) pairs."""
+    pairs = [(str(label), value) for label, value in pairs]
+    if all(label == str(value) for label, value in pairs):
+        return [value for _, value in pairs]
+    return pairs
+
+
+def labelled(values) -> list:
+    """Options whose labels are the values (English constants marked N_) in the learner's language."""
+    return choices((tr(value), value) for value in values)
+
+
+def option_values(control) -> list:
+    """The values of a selection widget's options, whether they were given as values or as pairs."""
+    return list(control._options_values)  # ipywidgets keeps them apart from the labels
+
+
+def photo_choices(names, uploaded=()) -> list:
+    """Options of a "photo" dropdown: the bundled photos `names` under their translated names, then the uploads."""
+    return choices([*((tr(PHOTO_LABELS.get(name, name)), name) for name in names), *((u, u) for u in uploaded)])
 
 
 # --- models: one resolver ----------------------------------------------------------------------------
@@ -147,20 +187,20 @@ def resolve_model(source, kind: str) -> tuple[str, torch.nn.Module]:
 
     classes = {"vae": AutoencoderKL, "ldm": LatentDiffusion}
     if kind not in classes:
-        raise ValueError(f"kind must be 'vae' or 'ldm', got {kind!r}")
+        raise ValueError(tr("kind must be 'vae' or 'ldm', got {kind!r}").format(kind=kind))
     if isinstance(source, classes[kind]):
         return str(getattr(source, "name", None) or type(source).__name__), source.eval()
     if not isinstance(source, (str, Path)):
-        raise TypeError(f"expected a {classes[kind].__name__}, a shipped model name or a checkpoint path, "
-                        f"got {type(source).__name__}")
+        raise TypeError(tr("expected a {cls}, a shipped model name or a checkpoint path, got {got}").format(
+            cls=classes[kind].__name__, got=type(source).__name__))
     text = str(source)
     if text in shipped_models():
         return text, load_pretrained(text, kind=kind).eval()
     if Path(text).is_file():
         return Path(text).stem, (load_vae if kind == "vae" else load_ldm)(text).eval()
-    raise CheckpointError(f"{text!r} is neither a shipped model nor a checkpoint file; shipped models: "
-                          f"{', '.join(shipped_models()) or 'none yet'} (or give a path to a latentlab "
-                          ".safetensors file)")
+    raise CheckpointError(tr("{text!r} is neither a shipped model nor a checkpoint file; shipped models: {names} "
+                             "(or give a path to a latentlab .safetensors file)").format(
+        text=text, names=", ".join(shipped_models()) or tr("none yet")))
 
 
 def resolve_pair(model, vae) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -313,5 +353,6 @@ def heatmap_png(values: np.ndarray, vmin: float, vmax: float, name: str = "magma
     return buffer.getvalue()
 
 
-__all__ = ["App", "LRUCache", "colormap", "course_models", "course_vae", "guarded", "heatmap_png", "held_bytes",
-           "png", "read_upload", "resolve_model", "resolve_pair", "square_photo"]
+__all__ = ["App", "LRUCache", "PHOTO_LABELS", "choices", "colormap", "course_models", "course_vae", "guarded",
+           "heatmap_png", "held_bytes", "labelled", "option_values", "photo_choices", "png", "read_upload",
+           "resolve_model", "resolve_pair", "square_photo"]

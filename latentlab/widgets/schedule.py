@@ -22,11 +22,15 @@ import ipywidgets as W
 import numpy as np
 import torch
 
+from ..i18n import N_, tr
 from ..images import BUNDLED_PHOTOS, bundled_photo, to_uint8
 from ..schedules import BETA_SCHEDULES, NoiseSchedule
-from .kit import App, png, resolve_model, square_photo
+from .kit import PHOTO_LABELS, App, photo_choices, png, resolve_model, square_photo
 
 SIZE = 128  # the photo's side in pixels: a 4×16×16 latent at f = 8, decoded in a blink on a CPU
+# The panel titles `viz.schedule_curves` draws, shown in the learner's language (a title that is not
+# one of these is shown as it is).
+CURVE_TITLES = (N_("ᾱ_t: signal variance left"), N_("SNR_t = ᾱ/(1−ᾱ) in dB"))
 
 
 def _load_vae(vae):
@@ -34,7 +38,7 @@ def _load_vae(vae):
     from ..checkpoints import CheckpointError
 
     if vae is None:
-        return None, "no VAE given"
+        return None, tr("no VAE given")
     try:
         return resolve_model(vae, "vae")[1], None
     except CheckpointError as err:
@@ -52,15 +56,16 @@ class ScheduleApp(App):
         self.vae, self.vae_note = _load_vae(vae)
         self.controls = {
             "t": W.IntSlider(value=t, min=0, max=999, description="t", continuous_update=False),
-            "schedule": W.Dropdown(options=list(self.schedules), value=schedule, description="schedule"),
-            "photo": W.Dropdown(options=sorted(BUNDLED_PHOTOS), value=photo, description="photo"),
-            "seed": W.BoundedIntText(value=seed, min=0, max=10_000, description="seed"),
+            "schedule": W.Dropdown(options=list(self.schedules), value=schedule, description=tr("schedule")),
+            "photo": W.Dropdown(options=photo_choices(self._photos_by_label()), value=photo, description=tr("photo")),
+            "seed": W.BoundedIntText(value=seed, min=0, max=10_000, description=tr("seed")),
         }
         self.curves = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.pictures = W.Image(format="png")
         self.readout = W.HTML()
         note = ("" if self.vae is not None else
-                f"<i>Latent view unavailable ({html.escape(self.vae_note or '')}); showing pixel space only.</i>")
+                tr("<i>Latent view unavailable ({why}); showing pixel space only.</i>").format(
+                    why=html.escape(self.vae_note or "")))
         self.note = W.HTML(note)
         self.widget = W.VBox([W.HBox([self.controls["t"], self.controls["schedule"]]),
                               W.HBox([self.controls["photo"], self.controls["seed"]]),
@@ -68,6 +73,11 @@ class ScheduleApp(App):
         self._figure = None
         self._photo_key = None
         self.observe_all()
+
+    @staticmethod
+    def _photos_by_label() -> list[str]:
+        """The bundled photos in the alphabetical order of their names as the dropdown shows them."""
+        return sorted(BUNDLED_PHOTOS, key=lambda name: tr(PHOTO_LABELS.get(name, name)).lower())
 
     # -- cached pieces ------------------------------------------------------------------------
 
@@ -94,6 +104,8 @@ class ScheduleApp(App):
 
             self._figure = schedule_curves(self.schedules, t=t, figsize=(8, 2.6))
             self._markers = [ax.lines[-1] for ax in self._figure.axes]
+            for ax in self._figure.axes:
+                ax.set_title(tr(ax.get_title()))  # one of CURVE_TITLES
         for line in self._markers:
             line.set_xdata([t, t])
         buffer = io.BytesIO()
@@ -119,10 +131,12 @@ class ScheduleApp(App):
 
         alpha_bar = {name: float(s.alpha_bar[t]) for name, s in self.schedules.items()}
         snr_db = {name: float(s.snr_db[t]) for name, s in self.schedules.items()}
-        titles = "clean · noised pixels" + (" · noised latent, decoded" if self.latent is not None else "")
+        titles = tr("clean · noised pixels · noised latent, decoded") if self.latent is not None else \
+            tr("clean · noised pixels")
         rows = "".join(f"<tr><td>{n}</td><td>{alpha_bar[n]:.4f}</td><td>{snr_db[n]:+.1f} dB</td></tr>"
                        for n in self.schedules)
-        self.readout.value = (f"<b>{titles}</b><br>t = {t}<table><tr><th>schedule</th><th>ᾱ_t</th>"
+        head = tr("schedule")
+        self.readout.value = (f"<b>{titles}</b><br>t = {t}<table><tr><th>{head}</th><th>ᾱ_t</th>"
                               f"<th>SNR</th></tr>{rows}</table>")
         return {"t": t, "alpha_bar": alpha_bar, "snr_db": snr_db, "latent_view": self.latent is not None}
 

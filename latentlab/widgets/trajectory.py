@@ -30,6 +30,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .. import pipeline
+from ..i18n import N_, tr
 from ..images import to_uint8
 from ..ldm import LatentDiffusion
 from ..pipeline import Trajectory, sample_prompt
@@ -37,7 +38,7 @@ from ..samplers import SAMPLERS
 from ..vae import AutoencoderKL
 from .kit import App, LRUCache, colormap, course_models, png, resolve_pair
 
-DEFAULT_PROMPT = "a large red circle on a blue background, center"  # a caption of the training grammar
+DEFAULT_PROMPT = N_("a large red circle on a blue background, center")  # a caption of the training grammar
 CACHED_RUNS = 6               # sampling runs kept per app: flip back to a recent setting for free
 FRAME_PX = 160                # on-screen side of each picture (the model's pictures are 128 px)
 CHANNEL_PX = 48               # on-screen side of each latent channel's heatmap
@@ -108,7 +109,7 @@ def norm_plot(x_t_norms: list[float], pred_x0_norms: list[float], noise_norm: fl
         draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
     draw.text((2, upper), f"{top:.0f}", fill=grey)
     draw.text((2, lower - 10), "0", fill=grey)
-    draw.text((left, lower + 3), "step 1", fill=grey)
+    draw.text((left, lower + 3), tr("step 1"), fill=grey)
     draw.text((right - 6 * len(str(n)), lower + 3), str(n), fill=grey)
     return np.array(image)
 
@@ -152,28 +153,31 @@ class TrajectoryApp(App):
     channels and its norm over the steps out. Scrubbing only swaps cached PNGs.
 
     model: a LatentDiffusion or its name/path; vae: the AutoencoderKL of its latent space, a name/path,
-    or None for the one it was trained with (`kit.resolve_pair`)."""
+    or None for the one it was trained with (`kit.resolve_pair`). prompt: None means DEFAULT_PROMPT in
+    the learner's language."""
 
-    def __init__(self, model="ldm-shapes", vae=None, prompt: str = DEFAULT_PROMPT, seed: int = 0,
+    def __init__(self, model="ldm-shapes", vae=None, prompt: str | None = None, seed: int = 0,
                  sampler: str = pipeline.SamplingDefaults.sampler, steps: int = pipeline.SamplingDefaults.steps,
                  cfg: float = pipeline.SamplingDefaults.cfg, max_steps: int = 50):
         super().__init__()
         self.model, self.vae = resolve_pair(model, vae)
+        prompt = tr(DEFAULT_PROMPT) if prompt is None else prompt
         self.sampling_runs = 0  # how many times the model sampled: a scrub must not add to it
         self._runs = LRUCache(CACHED_RUNS)  # (token ids, seed, sampler, steps, cfg) → frames as PNGs
 
         self.controls = {
-            "prompt": W.Text(value=prompt, description="prompt", continuous_update=False,
+            "prompt": W.Text(value=prompt, description=tr("prompt"), continuous_update=False,
                              layout=W.Layout(width="520px")),
-            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description=tr("seed"),
                                      layout=W.Layout(width="180px")),
-            "sampler": W.Dropdown(options=list(SAMPLERS), value=sampler, description="sampler",
+            "sampler": W.Dropdown(options=list(SAMPLERS), value=sampler, description=tr("sampler"),
                                   layout=W.Layout(width="200px")),
-            "steps": W.IntSlider(value=steps, min=2, max=max_steps, description="steps", continuous_update=False),
-            "cfg": W.FloatSlider(value=cfg, min=1.0, max=10.0, step=0.5, description="CFG", continuous_update=False),
-            "step": W.IntSlider(value=0, min=0, max=steps - 1, description="step"),
+            "steps": W.IntSlider(value=steps, min=2, max=max_steps, description=tr("steps"), continuous_update=False),
+            "cfg": W.FloatSlider(value=cfg, min=1.0, max=10.0, step=0.5, description=tr("CFG"),
+                                 continuous_update=False),
+            "step": W.IntSlider(value=0, min=0, max=steps - 1, description=tr("step")),
         }
-        self.play = W.Play(value=0, min=0, max=steps - 1, step=1, interval=300, description="play")
+        self.play = W.Play(value=0, min=0, max=steps - 1, step=1, interval=300, description=tr("play"))
         W.jslink((self.play, "value"), (self.controls["step"], "value"))  # ▶ moves the slider in the browser
 
         square = W.Layout(width=f"{FRAME_PX}px", height=f"{FRAME_PX}px")
@@ -190,11 +194,12 @@ class TrajectoryApp(App):
             W.HBox([self.play, self.controls["step"]]),
             W.HBox(pictures),
             W.HBox([
-                W.VBox([W.HTML("<b>latent channels at this step</b> (top: x_t, bottom: x̂0; red +, blue −)"),
+                W.VBox([W.HTML(tr("<b>latent channels at this step</b> (top: x_t, bottom: x̂0; red +, blue −)")),
                         self.channels_image], layout=W.Layout(margin="0 16px 0 0")),
-                W.VBox([W.HTML(f"<b>norm over the steps</b>: <span style='color:rgb{X_T_COLOUR}'>‖x_t‖</span>, "
-                               f"<span style='color:rgb{PRED_X0_COLOUR}'>‖x̂0‖</span>, "
-                               "<span style='color:grey'>- - pure noise √N</span>"), self.norm_image]),
+                W.VBox([W.HTML(tr("<b>norm over the steps</b>: {x_t}, {pred_x0}, {noise}").format(
+                    x_t=f"<span style='color:rgb{X_T_COLOUR}'>‖x_t‖</span>",
+                    pred_x0=f"<span style='color:rgb{PRED_X0_COLOUR}'>‖x̂0‖</span>",
+                    noise="<span style='color:grey'>- - {}</span>".format(tr("pure noise √N")))), self.norm_image]),
             ]),
             self.summary, self.status,
         ])
@@ -270,18 +275,21 @@ class TrajectoryApp(App):
         self.channels_image.value = run["channels_png"][k]
         self.norm_image.value = run["norm_png"][k]
         t = trajectory.timesteps[k]
-        self.titles[0].value = f"<b>x_t decoded</b> (step {k + 1}/{steps}, t = {t:.0f})"
-        self.titles[1].value = "<b>x̂0 decoded</b> (the model's guess)"
-        self.titles[2].value = "<b>final picture</b>"
+        self.titles[0].value = tr("<b>x_t decoded</b> (step {step}/{steps}, t = {t:.0f})").format(
+            step=k + 1, steps=steps, t=t)
+        self.titles[1].value = tr("<b>x̂0 decoded</b> (the model's guess)")
+        self.titles[2].value = "<b>{}</b>".format(tr("final picture"))
         cfg = float(self.controls["cfg"].value)
-        calls = f"{trajectory.model_calls} model calls ({'2 per step: CFG' if cfg != 1 else '1 per step'})"
-        self.summary.value = (
-            f"‖x_t‖ = {run['x_t_norms'][k]:.1f}, ‖x̂0‖ = {run['pred_x0_norms'][k]:.1f} "
-            f"(pure noise: √N = {run['noise_norm']:.1f}). This run: {calls} in "
-            f"{1000 * trajectory.seconds:.0f} ms, the final picture on screen after "
-            f"{1000 * run['picture_seconds']:.0f} ms; then {2 * steps} frames decoded in one VAE call in "
-            f"{1000 * run['decode_seconds']:.0f} ms. Scrubbing replays these: no model or VAE call. "
-            f"Prompt: <i>{html.escape(run['prompt'])}</i>")
+        calls = tr("{calls} model calls ({per_step})").format(
+            calls=trajectory.model_calls, per_step=tr("2 per step: CFG") if cfg != 1 else tr("1 per step"))
+        self.summary.value = tr(
+            "‖x_t‖ = {x_t:.1f}, ‖x̂0‖ = {pred_x0:.1f} (pure noise: √N = {noise:.1f}). This run: {calls} in "
+            "{sample_ms:.0f} ms, the final picture on screen after {picture_ms:.0f} ms; then {frames} frames decoded "
+            "in one VAE call in {decode_ms:.0f} ms. Scrubbing replays these: no model or VAE call. "
+            "Prompt: <i>{prompt}</i>").format(
+            x_t=run["x_t_norms"][k], pred_x0=run["pred_x0_norms"][k], noise=run["noise_norm"], calls=calls,
+            sample_ms=1000 * trajectory.seconds, picture_ms=1000 * run["picture_seconds"], frames=2 * steps,
+            decode_ms=1000 * run["decode_seconds"], prompt=html.escape(run["prompt"]))
         return {"prompt": run["prompt"], "seed": int(self.controls["seed"].value),
                 "sampler": self.controls["sampler"].value, "steps": steps, "cfg": cfg, "step": k, "t": t,
                 "x_t_norm": run["x_t_norms"][k], "pred_x0_norm": run["pred_x0_norms"][k],
@@ -311,22 +319,25 @@ class TrajectoryApp(App):
 
 class SamplerComparisonApp(App):
     """Every sampler from the same seed: the final pictures, model calls, seconds, and how far each
-    picture is from the first sampler's (mean |difference| in 0–255 levels)."""
+    picture is from the first sampler's (mean |difference| in 0–255 levels). prompt: None means
+    DEFAULT_PROMPT in the learner's language."""
 
-    def __init__(self, model="ldm-shapes", vae=None, prompt: str = DEFAULT_PROMPT, seed: int = 0,
+    def __init__(self, model="ldm-shapes", vae=None, prompt: str | None = None, seed: int = 0,
                  steps: int = pipeline.SamplingDefaults.steps, cfg: float = pipeline.SamplingDefaults.cfg,
                  samplers: tuple[str, ...] = COMPARED):
         super().__init__()
         self.model, self.vae = resolve_pair(model, vae)
+        prompt = tr(DEFAULT_PROMPT) if prompt is None else prompt
         self.samplers = tuple(samplers)
         self._cache: tuple | None = None  # (key, results): the last comparison only
         self.controls = {
-            "prompt": W.Text(value=prompt, description="prompt", continuous_update=False,
+            "prompt": W.Text(value=prompt, description=tr("prompt"), continuous_update=False,
                              layout=W.Layout(width="520px")),
-            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+            "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description=tr("seed"),
                                      layout=W.Layout(width="180px")),
-            "steps": W.IntSlider(value=steps, min=2, max=50, description="steps", continuous_update=False),
-            "cfg": W.FloatSlider(value=cfg, min=1.0, max=10.0, step=0.5, description="CFG", continuous_update=False),
+            "steps": W.IntSlider(value=steps, min=2, max=50, description=tr("steps"), continuous_update=False),
+            "cfg": W.FloatSlider(value=cfg, min=1.0, max=10.0, step=0.5, description=tr("CFG"),
+                                 continuous_update=False),
         }
         square = W.Layout(width=f"{FRAME_PX}px", height=f"{FRAME_PX}px")
         self.images = {name: W.Image(format="png", layout=square) for name in self.samplers}
@@ -359,9 +370,10 @@ class SamplerComparisonApp(App):
         difference = {name: float(np.abs(r.picture.astype(np.float32) - first).mean()) for name, r in results.items()}
         for name, result in results.items():
             self.images[name].value = png(result.picture)
-            self.captions[name].value = (f"<b>{html.escape(name)}</b><br><small>{result.model_calls} model calls, "
-                                         f"{1000 * result.seconds:.0f} ms<br>mean |Δ| from {self.samplers[0]}: "
-                                         f"{difference[name]:.1f}</small>")
+            self.captions[name].value = tr("<b>{name}</b><br><small>{calls} model calls, {ms:.0f} ms<br>mean |Δ| "
+                                           "from {first}: {difference:.1f}</small>").format(
+                name=html.escape(name), calls=result.model_calls, ms=1000 * result.seconds, first=self.samplers[0],
+                difference=difference[name])
         return {"model_calls": {name: r.model_calls for name, r in results.items()},
                 "seconds": {name: r.seconds for name, r in results.items()}, "difference": difference,
                 "steps": steps, "cfg": cfg}

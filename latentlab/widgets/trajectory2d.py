@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..i18n import tr
 from ..pipeline import Trajectory, sample
 from ..samplers import SAMPLERS, make_sampler
 from ..samplers.exact import GaussianMixture
 from ..schedules import NoiseSchedule
-from .kit import App, png
+from .kit import App, choices, png
 
 PANEL = 180          # pixels per panel side: four panels fit a laptop screen side by side
 LIMIT = 3.5          # the panels show [−LIMIT, LIMIT]²: N(0, I) noise and the blobs (radius 2) fit
@@ -84,13 +85,14 @@ class Trajectory2DApp(App):
         self.trajectories: dict[str, Trajectory] = {}
 
         self.controls = {
-            "seed": W.BoundedIntText(value=seed, min=0, max=10_000, description="seed"),
-            "steps": W.IntSlider(value=steps, min=2, max=100, description="steps", continuous_update=False),
-            "step": W.IntSlider(value=0, min=0, max=steps, description="step"),
-            "show": W.ToggleButtons(options=[("x_t (the model's input)", "x_t"), ("x̂0 (its guess)", "pred_x0")],
-                                    value="x_t", description="show"),
+            "seed": W.BoundedIntText(value=seed, min=0, max=10_000, description=tr("seed")),
+            "steps": W.IntSlider(value=steps, min=2, max=100, description=tr("steps"), continuous_update=False),
+            "step": W.IntSlider(value=0, min=0, max=steps, description=tr("step")),
+            "show": W.ToggleButtons(options=choices([(tr("x_t (the model's input)"), "x_t"),
+                                                     (tr("x̂0 (its guess)"), "pred_x0")]),
+                                    value="x_t", description=tr("show")),
         }
-        self.play = W.Play(value=0, min=0, max=steps, step=1, interval=250, description="play")
+        self.play = W.Play(value=0, min=0, max=steps, step=1, interval=250, description=tr("play"))
         W.jslink((self.play, "value"), (self.controls["step"], "value"))
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.table = W.HTML()
@@ -130,8 +132,10 @@ class Trajectory2DApp(App):
             f"<tr><td>{html.escape(name)}</td><td>{traj.model_calls}</td><td>{traj.seconds * 1000:.0f} ms</td>"
             f"<td>{', '.join(f'{w:.2f}' for w in self.weights[name])}</td></tr>"
             for name, traj in self.trajectories.items())
-        return ("<table><tr><th>sampler</th><th>model calls</th><th>time</th>"
-                f"<th>blob weights at the end (data: {target})</th></tr>{rows}</table>")
+        head = "".join(f"<th>{t}</th>" for t in (
+            tr("sampler"), tr("model calls"), tr("time"),
+            tr("blob weights at the end (data: {target})").format(target=target)))
+        return f"<table><tr>{head}</tr>{rows}</table>"
 
     # -- the cheap part: every slider move --------------------------------------------------
 

@@ -28,15 +28,18 @@ import ipywidgets as W
 import torch
 
 from ..bench import interleaved_medians
+from ..i18n import N_, tr
 from ..memory import predict_activation_bytes
 from ..unet import UNet, UNetConfig
 from ..why_latent import fair_pixel_config, flop_counter
-from .kit import App, LRUCache, guarded
+from .kit import App, LRUCache, guarded, labelled
 
-PIXEL_MODELS = {"same recipe": "the latent model's recipe run on pixels",
-                "fair": "DDPM/ADM-style: attention only at ≤ 32×32"}
-# Okabe & Ito's colour-blind-safe blue and vermillion
-COLOURS = {"follows h·w": "#0072B2", "follows (h·w)²": "#D55E00"}
+# Keys are the option values (compared in code, English); labels and descriptions are shown translated.
+PIXEL_MODELS = {N_("same recipe"): N_("the latent model's recipe run on pixels"),
+                N_("fair"): N_("DDPM/ADM-style: attention only at ≤ 32×32")}
+# Okabe & Ito's colour-blind-safe blue and vermillion; the keys name the parts in the returned numbers
+COLOURS = {N_("follows h·w"): "#0072B2", N_("follows (h·w)²"): "#D55E00"}
+SPACES = {"pixels": N_("pixels"), "latent": N_("latent")}  # the two spaces, as the text names them
 
 
 def counted_gflops(config: UNetConfig, side: int) -> dict:
@@ -64,15 +67,17 @@ class WhyLatentApp(App):
         self.recipe = UNetConfig.shapes()
         self.measure_gflops, self.repeats = measure_gflops, repeats
         self.controls = {
-            "size": W.Dropdown(options=[64, 128, 256, 512, 1024], value=size, description="picture side"),
+            "size": W.Dropdown(options=[64, 128, 256, 512, 1024], value=size, description=tr("picture side")),
             "f": W.Dropdown(options=[2, 4, 8, 16], value=f, description="f"),
             "c": W.Dropdown(options=[3, 4, 8, 16], value=c, description="c"),
-            "pixel_model": W.ToggleButtons(options=list(PIXEL_MODELS), value=pixel_model, description="pixel model"),
-            "materialised": W.Checkbox(value=True, description="attention maps materialised (SD v1's code)"),
+            "pixel_model": W.ToggleButtons(options=labelled(PIXEL_MODELS), value=pixel_model,
+                                           description=tr("pixel model")),
+            "materialised": W.Checkbox(value=True, description=tr("attention maps materialised (SD v1's code)")),
         }
         for level, attends in enumerate(self.recipe.attention_levels):
-            self.controls[f"attention_{level}"] = W.Checkbox(value=attends, description=f"attention at level {level}")
-        self.measure = W.Button(description="measure on this machine", icon="stopwatch")
+            self.controls[f"attention_{level}"] = W.Checkbox(
+                value=attends, description=tr("attention at level {level}").format(level=level))
+        self.measure = W.Button(description=tr("measure on this machine"), icon="stopwatch")
         self.measure.on_click(self._on_measure)
         self.controls["measure"] = self.measure
         self.figure = W.HTML()
@@ -112,8 +117,9 @@ class WhyLatentApp(App):
     def render(self) -> dict:
         size, f = int(self.controls["size"].value), int(self.controls["f"].value)
         if size % (4 * f):
-            raise ValueError(f"a {size} px picture at f = {f} gives a {size // f}-wide latent, which the UNet's "
-                             "three levels cannot halve twice; choose a larger picture or a smaller f")
+            raise ValueError(tr("a {size} px picture at f = {f} gives a {width}-wide latent, which the UNet's three "
+                                "levels cannot halve twice; choose a larger picture or a smaller f").format(
+                size=size, f=f, width=size // f))
         materialised = bool(self.controls["materialised"].value)
         sides = {"pixels": size, "latent": size // f}
         configs = dict(zip(sides, self.configs(size)))
@@ -138,36 +144,44 @@ class WhyLatentApp(App):
     def _draw(self, flops: dict, memory: dict, shown: dict) -> str:
         """Two panels of horizontal bars on a log scale, drawn in HTML (a matplotlib figure would cost
         a few hundred ms per update): per space one bar for the part that follows h·w, one for (h·w)²."""
-        labels = {"pixels": f"pixels 3×{shown['size']}²", "latent": "latent {}×{}²".format(*shown["latent_shape"][:2])}
+        labels = {"pixels": tr("pixels 3×{size}²").format(size=shown["size"]),
+                  "latent": tr("latent {c}×{side}²").format(c=shown["latent_shape"][0], side=shown["latent_shape"][1])}
         panels = []
-        for values, title in ((flops, "GFLOPs per step"), (memory, "activation memory (MiB, fp32)")):
+        for values, title in ((flops, tr("GFLOPs per step")), (memory, tr("activation memory (MiB, fp32)"))):
             positive = [v for parts in values.values() for v in parts.values() if v > 0]
             low, high = math.log10(min(positive) / 4), math.log10(max(positive) * 2)
             rows = []
             for space, parts in values.items():
+                none = tr("none")
                 bars = "".join(
                     f"<div style='display:flex;align-items:center;height:14px'>"
-                    f"<div title='{html.escape(part)}' style='background:{COLOURS[part]};height:11px;"
+                    f"<div title='{html.escape(tr(part))}' style='background:{COLOURS[part]};height:11px;"
                     f"width:{0 if value <= 0 else 100 * (math.log10(value) - low) / (high - low):.1f}%'></div>"
-                    f"<span style='font-size:11px;margin-left:4px'>{f'{value:.3g}' if value > 0 else 'none'}</span></div>"
+                    f"<span style='font-size:11px;margin-left:4px'>{f'{value:.3g}' if value > 0 else none}</span></div>"
                     for part, value in parts.items())
                 rows.append(f"<tr><td style='font-size:12px;white-space:nowrap;padding-right:6px'>{labels[space]}</td>"
                             f"<td style='width:100%'>{bars}</td></tr>")
-            panels.append(f"<div style='flex:1;min-width:320px'><b>{title}</b> <small>(log scale)</small>"
+            log_scale = tr("(log scale)")
+            panels.append(f"<div style='flex:1;min-width:320px'><b>{title}</b> <small>{log_scale}</small>"
                           f"<table style='width:100%'>{''.join(rows)}</table></div>")
-        legend = " ".join(f"<span style='color:{colour}'>■</span> {html.escape(part)}" for part, colour in COLOURS.items())
+        legend = " ".join(f"<span style='color:{colour}'>■</span> {html.escape(tr(part))}"
+                          for part, colour in COLOURS.items())
         return f"<div style='display:flex;gap:24px;flex-wrap:wrap'>{''.join(panels)}</div><small>{legend}</small>"
 
     @staticmethod
     def _describe(shown: dict, total: dict, mb: dict) -> str:
         attention_share = shown["gflops"]["pixels"]["follows (h·w)²"] / total["pixels"]
-        return (f"<b>{shown['size']}×{shown['size']} pixels vs a {'×'.join(map(str, shown['latent_shape']))} latent"
-                f"</b> ({html.escape(PIXEL_MODELS[shown['pixel_model']])}): {shown['positions_ratio']}× fewer "
-                f"positions → <b>{shown['flop_ratio']:,.0f}× fewer FLOPs</b> ({total['pixels']:,.3g} vs "
-                f"{total['latent']:,.3g} GFLOPs; attention is {attention_share:.0%} of the pixel step) and "
-                f"<b>{shown['memory_ratio']:,.0f}× less activation memory</b> ({mb['pixels']:,.4g} vs "
-                f"{mb['latent']:,.3g} MiB). Weights: {shown['weights_mb']['pixels']:,.1f} vs "
-                f"{shown['weights_mb']['latent']:,.1f} MiB, whatever the picture's size.")
+        return tr("<b>{size}×{size} pixels vs a {shape} latent</b> ({model}): {positions}× fewer positions → "
+                  "<b>{flop_ratio:,.0f}× fewer FLOPs</b> ({flops_pixels:,.3g} vs {flops_latent:,.3g} GFLOPs; "
+                  "attention is {attention:.0%} of the pixel step) and <b>{memory_ratio:,.0f}× less activation "
+                  "memory</b> ({mb_pixels:,.4g} vs {mb_latent:,.3g} MiB). Weights: {weights_pixels:,.1f} vs "
+                  "{weights_latent:,.1f} MiB, whatever the picture's size.").format(
+            size=shown["size"], shape="×".join(map(str, shown["latent_shape"])),
+            model=html.escape(tr(PIXEL_MODELS[shown["pixel_model"]])), positions=shown["positions_ratio"],
+            flop_ratio=shown["flop_ratio"], flops_pixels=total["pixels"], flops_latent=total["latent"],
+            attention=attention_share, memory_ratio=shown["memory_ratio"], mb_pixels=mb["pixels"],
+            mb_latent=mb["latent"], weights_pixels=shown["weights_mb"]["pixels"],
+            weights_latent=shown["weights_mb"]["latent"])
 
     # -- the button ----------------------------------------------------------------------------------
 
@@ -208,11 +222,13 @@ class WhyLatentApp(App):
         at_size = {space: ms[space] * scale[space] for space in ms}
         result = {"measured_at_px": {space: plan[space][0] for space in plan}, "ms": ms, "ms_at_size": at_size,
                   "speedup": at_size["pixels"] / at_size["latent"]}
-        parts = [f"{space} at {plan[space][0]} px: {ms[space]:,.1f} ms"
-                 + (f" (× {scale[space]:,.3g} FLOPs → ≈ {at_size[space] / 1000:,.3g} s at {size} px)"
+        parts = [tr("{space} at {px} px: {ms:,.1f} ms").format(space=tr(SPACES[space]), px=plan[space][0],
+                                                                 ms=ms[space])
+                 + (" " + tr("(× {scale:,.3g} FLOPs → ≈ {seconds:,.3g} s at {size} px)").format(
+                     scale=scale[space], seconds=at_size[space] / 1000, size=size)
                     if plan[space][0] != size else "") for space in ms]
-        self.measured.value = (f"measured here: {'; '.join(parts)} → <b>≈ {result['speedup']:,.0f}× faster</b> "
-                               "in latent space")
+        self.measured.value = tr("measured here: {parts} → <b>≈ {speedup:,.0f}× faster</b> in latent space").format(
+            parts="; ".join(parts), speedup=result["speedup"])
         return result
 
     @classmethod

@@ -1,0 +1,1 @@
+"""One quiz per lesson (`lessonNN.py`, each a `QUIZ`): see `latentlab.quiz`."""
