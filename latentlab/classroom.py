@@ -639,53 +639,55 @@ def write_grades(course_dir, out, lesson=None) -> list[dict]:
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the classroom sub-commands to `parser` (its own, or `latentlab classroom`'s)."""
+    """Add the classroom sub-commands to `parser` (its own, or `latentlab classroom`'s); help in the
+    learner's language (`tr`), like the rest of the command line."""
+    from .i18n import tr
+
     course = argparse.ArgumentParser(add_help=False)
-    course.add_argument("-C", "--course-dir", default=".", help="the course directory (default: the current folder)")
+    course.add_argument("-C", "--course-dir", default=".", help=tr("the course directory (default: the current folder)"))
     quiet = argparse.ArgumentParser(add_help=False)
-    quiet.add_argument("-q", "--quiet", action="store_true", help="do not show nbgrader's log")
+    quiet.add_argument("-q", "--quiet", action="store_true", help=tr("do not show nbgrader's log"))
     sub = parser.add_subparsers(dest="classroom_command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("init", help="create an nbgrader course directory from the lesson sources")
+    p = sub.add_parser("init", help=tr("create an nbgrader course directory from the lesson sources"))
     p.add_argument("course_dir", metavar="COURSE_DIR")
-    p.add_argument("--course-id", default=COURSE_ID, help=f"nbgrader's course id (default {COURSE_ID})")
-    p.add_argument("--exchange", help="the exchange folder shared with the students (default COURSE_DIR/exchange)")
-    p.add_argument("--lessons", nargs="+", metavar="LESSON", help="only these lessons (default: every lesson with "
-                   "exercises)")
-    p.add_argument("--points", type=float, default=POINTS, help=f"points per exercise (default {POINTS:g})")
+    p.add_argument("--course-id", default=COURSE_ID, help=tr("nbgrader's course id (default {value})").format(value=COURSE_ID))
+    p.add_argument("--exchange", help=tr("the exchange folder shared with the students (default COURSE_DIR/exchange)"))
+    p.add_argument("--lessons", nargs="+", metavar="LESSON", help=tr("only these lessons (default: every lesson with exercises)"))
+    p.add_argument("--points", type=float, default=POINTS, help=tr("points per exercise (default {value})").format(value=f"{POINTS:g}"))
     p.add_argument("--open-points", type=float, default=OPEN_POINTS,
-                   help=f"points per open question, graded by hand (default {OPEN_POINTS:g}; 0: feedback only)")
-    p.add_argument("--lang", default="en", help="the lessons' language: en (default) or es")
-    p.add_argument("--timeout", type=int, default=TIMEOUT, help=f"seconds a cell may run when autograding "
-                   f"(default {TIMEOUT})")
-    p.add_argument("--force", action="store_true", help="rewrite an existing course's config and sources")
+                   help=tr("points per open question, graded by hand (default {value}; 0: feedback only)").format(
+                       value=f"{OPEN_POINTS:g}"))
+    p.add_argument("--lang", default="en", help=tr("the lessons' language: en (default) or es"))
+    p.add_argument("--timeout", type=int, default=TIMEOUT, help=tr("seconds a cell may run when autograding (default {value})").format(value=TIMEOUT))
+    p.add_argument("--force", action="store_true", help=tr("rewrite an existing course's config and sources"))
 
-    p = sub.add_parser("release", parents=[course, quiet], help="generate a lesson's student version and release it")
-    p.add_argument("lesson", metavar="LESSON", help="3, 03, lesson03 or adding_noise")
-    p.add_argument("--no-exchange", action="store_true", help="only write release/lessonNN/ (to hand out yourself)")
-    p.add_argument("--force", action="store_true", help="release again over an earlier release in the exchange")
+    p = sub.add_parser("release", parents=[course, quiet], help=tr("generate a lesson's student version and release it"))
+    p.add_argument("lesson", metavar="LESSON", help=tr("3, 03, lesson03 or adding_noise"))
+    p.add_argument("--no-exchange", action="store_true", help=tr("only write release/lessonNN/ (to hand out yourself)"))
+    p.add_argument("--force", action="store_true", help=tr("release again over an earlier release in the exchange"))
 
-    p = sub.add_parser("collect", parents=[course, quiet], help="collect the submissions from the exchange")
+    p = sub.add_parser("collect", parents=[course, quiet], help=tr("collect the submissions from the exchange"))
     p.add_argument("lesson", metavar="LESSON")
 
     p = sub.add_parser("import-submissions", parents=[course],
-                       help="import a folder of student notebooks named by student id (alice.ipynb, …)")
+                       help=tr("import a folder of student notebooks named by student id (alice.ipynb, …)"))
     p.add_argument("lesson", metavar="LESSON")
     p.add_argument("folder", metavar="FOLDER")
 
-    p = sub.add_parser("autograde", parents=[course, quiet], help="run and score the submissions of a lesson")
+    p = sub.add_parser("autograde", parents=[course, quiet], help=tr("run and score the submissions of a lesson"))
     p.add_argument("lesson", metavar="LESSON")
-    p.add_argument("--student", help="only this student")
-    p.add_argument("--force", action="store_true", help="grade again even submissions already graded")
+    p.add_argument("--student", help=tr("only this student"))
+    p.add_argument("--force", action="store_true", help=tr("grade again even submissions already graded"))
 
-    p = sub.add_parser("feedback", parents=[course, quiet], help="write (and release) the students' HTML feedback")
+    p = sub.add_parser("feedback", parents=[course, quiet], help=tr("write (and release) the students' HTML feedback"))
     p.add_argument("lesson", metavar="LESSON")
-    p.add_argument("--student", help="only this student")
-    p.add_argument("--no-exchange", action="store_true", help="only write feedback/ (to hand out yourself)")
+    p.add_argument("--student", help=tr("only this student"))
+    p.add_argument("--no-exchange", action="store_true", help=tr("only write feedback/ (to hand out yourself)"))
 
-    p = sub.add_parser("grades", parents=[course], help="write the grades: one CSV row per student and exercise")
-    p.add_argument("--csv", required=True, metavar="OUT", help="the CSV file to write ('-' for stdout)")
-    p.add_argument("--lesson", help="only this lesson")
+    p = sub.add_parser("grades", parents=[course], help=tr("write the grades: one CSV row per student and exercise"))
+    p.add_argument("--csv", required=True, metavar="OUT", help=tr("the CSV file to write ('-' for stdout)"))
+    p.add_argument("--lesson", help=tr("only this lesson"))
     return parser
 
 

@@ -15,8 +15,10 @@ a student's answers: a missing, malformed or unknown answer is a ❌ line that s
 
 from __future__ import annotations
 
+import html
 import importlib
 import math
+import re
 from dataclasses import dataclass, field
 
 from .exercises.core import CheckResult
@@ -124,7 +126,7 @@ class Quiz:
             print(message)
         return CheckResult(right == total and not unknown, message, None)
 
-    def show(self):
+    def show(self) -> None:
         """The quiz as widgets: one radio group (or number box) per question and a Check button."""
         import ipywidgets as W
         from IPython.display import display
@@ -132,16 +134,18 @@ class Quiz:
         controls = {}
         boxes = []
         for question in self.questions:
-            label = W.HTML(f"<b>{question.key}.</b> {tr(question.text)}")
+            text = f"<b>{question.key}.</b> {_inline(tr(question.text))}"
             if question.numeric:
                 control = W.Text(value="", description=tr("answer"), placeholder=tr("a number"),
                                  layout=W.Layout(width="260px"))
-            else:
-                options = [(f"{letter}) {tr(text)}", letter) for letter, text in zip(LETTERS, question.choices)]
-                control = W.RadioButtons(options=options, value=None, description="",
-                                         layout=W.Layout(width="auto"))
+            else:  # the choices as text, the buttons as letters: a long choice wraps without covering the next
+                letters = LETTERS[:len(question.choices)]
+                text += "<br>" + "<br>".join(f"{letter}) {_inline(tr(choice))}"
+                                             for letter, choice in zip(letters, question.choices))
+                control = W.RadioButtons(options=list(letters), value=None, description=tr("answer"),
+                                         orientation="horizontal", layout=W.Layout(width="auto"))
             controls[question.key] = control
-            boxes.append(W.VBox([label, control]))
+            boxes.append(W.VBox([W.HTML(text), control]))
         button = W.Button(description=tr("Check my answers"), button_style="primary")
         out = W.Output()
 
@@ -152,7 +156,14 @@ class Quiz:
 
         button.on_click(on_click)
         display(W.VBox([*boxes, button, out]))
-        return controls
+
+
+def _inline(text: str) -> str:
+    """A question's light Markdown as HTML: `code`, **bold**, *italics*; everything else escaped."""
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"\*([^*]+)\*", r"<i>\1</i>", text)
 
 
 def _typed(value):

@@ -20,6 +20,21 @@ ROOT = Path(__file__).resolve().parent.parent
 LANG = language()
 # The lessons manifest says which notebooks exist; a lesson added there is executed here with no other edit.
 NOTEBOOKS = lesson_notebooks(LESSONS, language_folder(ROOT / "notebooks", LANG))
+
+def _browser_drives_students() -> bool:
+    """True when tests/test_browser.py will run (Chromium and Playwright present): it runs every student
+    notebook's cells in JupyterLab with the same error checks, so running them here again is skipped."""
+    from latentlab import browser
+
+    try:
+        browser.check_playwright()
+        browser.find_chromium()
+    except browser.BrowserMissing:
+        return False
+    return os.environ.get("LATENTLAB_NO_BROWSER") != "1"
+
+
+BROWSER = _browser_drives_students()
 EVERY_EDITION = {p for lang in LANGUAGES for p in lesson_notebooks(LESSONS, language_folder(ROOT / "notebooks", lang))}
 
 
@@ -46,6 +61,9 @@ def test_notebook_is_committed_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT / "notebooks")) for p in NOTEBOOKS])
 def test_notebook_executes(path):
+    if BROWSER and path.parent.name != "solutions":
+        pytest.skip("executed in JupyterLab by tests/test_browser.py, with the same checks and its widgets driven "
+                    "(LATENTLAB_NO_BROWSER=1 runs it here instead)")
     nb = nbformat.read(path, as_version=4)
     env_before = dict(os.environ)
     os.environ["LATENTLAB_FAST"] = "1"

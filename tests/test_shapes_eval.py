@@ -53,4 +53,4 @@ def test_the_table_has_one_row_per_cfg_and_steps(monkeypatch):
     assert all(n == 3 for n, _, _ in calls[1:]) and len(calls) == 7
     assert set(result["table"][0]) == {"cfg", "steps", "joint", "shape", "color", "background"}
     assert result["settings"] == {"samples": 8, "table_samples": 3, "sampler": "ddim", "steps": settings.steps,
-                                  "cfg": settings.cfg, "seed": 0}
+                                  "cfg": settings.cfg, "seed": 0, "lang": "en"}

@@ -31,6 +31,7 @@ manifest the same way.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,8 @@ def student_and_solution(source_nb, lesson: Lesson, where: str = "", lang: str =
         elif _is_solution_cell(cell):
             mine.source = (tr(CODE_STUB, lang) + "\n" + RAISE_STUB if cell.cell_type == "code"
                            else tr(ANSWER_STUB, lang))
+        if answer.cell_type == "markdown":  # the solution notebook sits one folder deeper: relative links follow
+            answer.source = re.sub(r"\]\((?![a-z]+:|#|/)", "](../", answer.source)
         student.cells.append(mine)
         solution.cells.append(answer)
     header = nbformat.v4.new_markdown_cell(

@@ -69,7 +69,9 @@ class ScheduleApp(App):
         self.note = W.HTML(note)
         self.widget = W.VBox([W.HBox([self.controls["t"], self.controls["schedule"]]),
                               W.HBox([self.controls["photo"], self.controls["seed"]]),
-                              self.curves, W.HBox([self.pictures, self.readout]), self.note, self.status])
+                              W.VBox([W.HTML(tr("<b>The three schedules</b>: ᾱ_t and log SNR against t; the line marks "
+                                                "the t you chose")), self.curves]),
+                              W.HBox([self.pictures, self.readout]), self.note, self.status])
         self._figure = None
         self._photo_key = None
         self.observe_all()

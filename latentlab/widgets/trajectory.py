@@ -177,7 +177,8 @@ class TrajectoryApp(App):
                                  continuous_update=False),
             "step": W.IntSlider(value=0, min=0, max=steps - 1, description=tr("step")),
         }
-        self.play = W.Play(value=0, min=0, max=steps - 1, step=1, interval=300, description=tr("play"))
+        self.play = W.Play(value=0, min=0, max=steps - 1, step=1, interval=300,
+                           tooltip=tr("play the steps"))
         W.jslink((self.play, "value"), (self.controls["step"], "value"))  # ▶ moves the slider in the browser
 
         square = W.Layout(width=f"{FRAME_PX}px", height=f"{FRAME_PX}px")

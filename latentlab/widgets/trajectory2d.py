@@ -92,7 +92,8 @@ class Trajectory2DApp(App):
                                                      (tr("x̂0 (its guess)"), "pred_x0")]),
                                     value="x_t", description=tr("show")),
         }
-        self.play = W.Play(value=0, min=0, max=steps, step=1, interval=250, description=tr("play"))
+        self.play = W.Play(value=0, min=0, max=steps, step=1, interval=250,
+                           tooltip=tr("play the steps"))
         W.jslink((self.play, "value"), (self.controls["step"], "value"))
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.table = W.HTML()
