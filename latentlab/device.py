@@ -39,4 +39,5 @@ def describe_device(device: torch.device | None = None) -> str:
         return f"cuda: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "mps: Apple GPU"
-    return f"cpu: {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return tr("cpu: 1 thread") if threads == 1 else tr("cpu: {n} threads").format(n=threads)
