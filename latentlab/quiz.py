@@ -146,7 +146,8 @@ class Quiz:
                                          orientation="horizontal", layout=W.Layout(width="auto"))
             controls[question.key] = control
             boxes.append(W.VBox([W.HTML(text), control]))
-        button = W.Button(description=tr("Check my answers"), button_style="primary")
+        button = W.Button(description=tr("Check my answers"), button_style="primary",
+                          layout=W.Layout(width="auto"))  # the label in full, in every language
         out = W.Output()
 
         def on_click(_):

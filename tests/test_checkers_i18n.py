@@ -5,7 +5,6 @@ always was. The checkers are found through the lessons manifest, as in tests/tes
 import pytest
 from checker_suite import checker_id, checkers_from_manifest
 
-import latentlab.i18n
 from latentlab.exercises.lesson06 import check_recognisable_denoise
 from latentlab.exercises.lesson07 import FLOP_GAP_CHOICES, TIME_GAP_CHOICES, check_why_latent_gaps
 from latentlab.i18n import tr
@@ -16,23 +15,6 @@ CHECKERS = checkers_from_manifest(LESSONS)
 IDS = [checker_id(c) for c, _, _ in CHECKERS]
 MISTAKES = [(checker, m) for checker, _, mistakes in CHECKERS for m in mistakes]
 MISTAKE_IDS = [f"{checker_id(c)}-{i}" for c, _, mistakes in CHECKERS for i, _ in enumerate(mistakes)]
-
-
-@pytest.fixture
-def spanish(monkeypatch):
-    monkeypatch.setenv("LATENTLAB_LANG", "es")
-    latentlab.i18n.catalogue.cache_clear()
-    yield
-    latentlab.i18n.catalogue.cache_clear()
-
-
-@pytest.fixture
-def english(monkeypatch, tmp_path):
-    monkeypatch.delenv("LATENTLAB_LANG", raising=False)
-    monkeypatch.chdir(tmp_path)  # not a notebooks/es folder, which would speak Spanish
-    latentlab.i18n.catalogue.cache_clear()
-    yield
-    latentlab.i18n.catalogue.cache_clear()
 
 
 def unwritten(*args, **kwargs):

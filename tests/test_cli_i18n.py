@@ -9,32 +9,11 @@ import sys
 
 import pytest
 
-import latentlab.i18n
 from latentlab import cli
 from latentlab.translations import looks_english, package_problems
 
 # Help texts that read the same in both languages (names and values only).
 SAME_IN_BOTH = {"ddim, ddpm, euler, dpmpp_2m, … (latentlab.samplers.SAMPLERS)"}
-
-
-@pytest.fixture
-def spanish(monkeypatch, tmp_path):
-    monkeypatch.setenv("LATENTLAB_LANG", "es")
-    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps help at the terminal's width
-    monkeypatch.chdir(tmp_path)
-    latentlab.i18n.catalogue.cache_clear()
-    yield
-    latentlab.i18n.catalogue.cache_clear()
-
-
-@pytest.fixture
-def english(monkeypatch, tmp_path):
-    monkeypatch.delenv("LATENTLAB_LANG", raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.chdir(tmp_path)  # not a notebooks/es folder, which would speak Spanish
-    latentlab.i18n.catalogue.cache_clear()
-    yield
-    latentlab.i18n.catalogue.cache_clear()
 
 
 @pytest.fixture

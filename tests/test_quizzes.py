@@ -31,7 +31,7 @@ def test_the_solution_scores_full_marks(lesson, capsys):
 
 
 @pytest.mark.parametrize("lesson", NUMBERS)
-def test_every_wrong_answer_gets_its_own_explanation(lesson):
+def test_every_wrong_answer_gets_its_own_explanation(lesson, english):
     the_quiz = quiz(lesson)
     for question in the_quiz.questions:
         wrong = ([letter for letter in LETTERS[:len(question.choices)] if letter != question.answer]
@@ -52,7 +52,7 @@ def test_bad_answers_are_a_clear_cross_not_a_traceback(answers, capsys):
     assert "❌" in capsys.readouterr().out
 
 
-def test_a_lesson_without_a_quiz_says_so():
+def test_a_lesson_without_a_quiz_says_so(english):
     with pytest.raises(ValueError, match="has no quiz"):
         quiz(99)
 

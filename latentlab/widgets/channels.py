@@ -85,7 +85,8 @@ class ChannelsApp(App):
                                                        layout=W.Layout(width="180px"))
             self.controls[f"zero_{k}"] = W.Checkbox(value=False, description=tr("zero"), indent=False)
         self.controls["swap_a"] = W.Dropdown(options=list(range(c)), value=0, description=tr("swap"),
-                                             layout=W.Layout(width="130px"))
+                                             layout=W.Layout(width="170px"),  # "intercambiar" fits too
+                                             style={"description_width": "initial"})
         self.controls["swap_b"] = W.Dropdown(options=list(range(c)), value=min(1, c - 1), description=tr("with"),
                                              layout=W.Layout(width="130px"))
         # Buttons act once per click, so they are not value controls: `swap()` and `reset()` do their work.
