@@ -163,6 +163,12 @@ def _answers(nb, replace: dict[str, str]):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     pytest.importorskip("nbgrader", reason="nbgrader is not installed: pip install 'latentlab[classroom]'")
+    with pytest.MonkeyPatch.context() as patch:  # the English course, whatever LATENTLAB_LANG the suite runs with
+        patch.setenv("LATENTLAB_LANG", "en")
+        yield from _graded(tmp_path_factory)
+
+
+def _graded(tmp_path_factory):
     start, cpu = time.perf_counter(), _cpu_seconds()
     root = tmp_path_factory.mktemp("classroom")
     course = root / "course"
@@ -197,7 +203,7 @@ def graded(tmp_path_factory):
     seconds = time.perf_counter() - start
     print(f"classroom end to end (init, release, submit, collect, import, autograde ×3, grades): {seconds:.1f} s, "
           f"{_cpu_seconds() - cpu:.1f} s of CPU")
-    return {"course": course, "totals": totals, "rows": rows, "seconds": seconds}
+    yield {"course": course, "totals": totals, "rows": rows, "seconds": seconds}
 
 
 def test_scores_full_partial_and_zero(graded):
