@@ -313,10 +313,19 @@ class LRUCache:
 # --- colours and PNGs ----------------------------------------------------------------------------
 
 
+# The colour maps a widget may use where colour carries meaning: perceptually uniform sequential maps
+# (magma, inferno, viridis, cividis: readable with every common colour-vision deficiency and in grey) and the
+# diverging RdBu/PuOr, whose two ends stay apart for deuteranopia and protanopia. Rainbow maps (jet, hsv) are not.
+COLOUR_BLIND_SAFE = frozenset({"magma", "inferno", "viridis", "cividis", "gray", "RdBu", "RdBu_r", "PuOr", "PuOr_r"})
+
+
 @functools.lru_cache(maxsize=8)
 def _lut(name: str) -> np.ndarray:
     import matplotlib
 
+    if name not in COLOUR_BLIND_SAFE:
+        raise ValueError(f"colour map {name!r} is not one of the course's colour-blind-safe maps: "
+                         f"{', '.join(sorted(COLOUR_BLIND_SAFE))}")
     return (matplotlib.colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)  # (256, 3)
 
 
