@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     ldm.add_argument("--offset-noise", type=_number(0),
                      help=tr("per-channel noise offset (0.1 is common): stops the model reading colours from the noise's mean"))
     ldm.add_argument("--init", help=tr("fine-tune: start from this ldm checkpoint (its config), new schedule"))
+    ldm.add_argument("--objective", default="epsilon", choices=["epsilon", "flow"],
+                     help=tr("epsilon: DDPM's noise prediction (SD 1.x); flow: rectified flow's velocity (SD3, FLUX)"))
     ldm.set_defaults(func=commands.cmd_train_ldm)
 
     def add_ldm_eval(sub_parsers):
@@ -194,6 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     ldm_f.add_argument("--evals", type=POSITIVE, help=tr("evaluations per run, evenly spaced in its budget"))
     ldm_f.add_argument("--json", action="store_true", help=tr("print the whole result as one JSON line"))
     ldm_f.set_defaults(func=commands.cmd_study_ldm_f)
+    flow_p = study_sub.add_parser("flow", help=tr("ldm-shapes (DDPM, ε) against ldm-shapes-flow (rectified flow, "
+                                                  "velocity): adherence per step count, speed, straightness"))
+    # Defaults: flow_study.FlowStudySettings.
+    flow_p.add_argument("--ddpm-model", default="ldm-shapes", help=tr("the ε model: a shipped name or a .safetensors file"))
+    flow_p.add_argument("--flow-model", default="ldm-shapes-flow",
+                        help=tr("the velocity model: a shipped name or a .safetensors file"))
+    flow_p.add_argument("--samples", type=POSITIVE, help=tr("held-out prompts per cell (default 256)"))
+    flow_p.add_argument("--steps", type=POSITIVE, nargs="+", help=tr("step counts (default 2 4 8 20 50)"))
+    flow_p.add_argument("--out", help=tr("where to write the JSON (default: the committed "
+                                         "latentlab/results/flow-vs-ddpm.json)"))
+    flow_p.add_argument("--json", action="store_true", help=tr("print the whole result as one JSON line"))
+    flow_p.set_defaults(func=commands.cmd_study_flow)
 
     evaluate = sub.add_parser("eval", help=tr("evaluate a model"))
     eval_sub = evaluate.add_subparsers(dest="what", required=True)

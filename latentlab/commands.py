@@ -4,6 +4,7 @@ print the result (`cli.py` holds the parser). Each command imports its module wh
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -164,13 +165,16 @@ def cmd_train_ldm(args) -> int:
     from .train import LDMTrainSettings, train_ldm
 
     config = LDMConfig.tiny() if args.preset == "tiny" else LDMConfig()
+    if args.objective == "flow":  # the same network and text encoder; SD3/FLUX's objective
+        config = dataclasses.replace(config, schedule="flow", prediction_type="velocity")
     command = " ".join(["latentlab", *args.argv])  # recorded in the model card
     minutes = 60.0 if args.minutes is None and args.steps is None else args.minutes
     settings = LDMTrainSettings(steps=args.steps, minutes=minutes,
                                 **given(args, "batch_size", "lr", "dataset_size", "seed", "offset_noise"),
                                 extra_metrics={"command": command})
-    out = Path(args.out) if args.out else Path("runs") / "ldm-shapes.safetensors"
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / "ldm-shapes"
+    name = "ldm-shapes-flow" if args.objective == "flow" else "ldm-shapes"
+    out = Path(args.out) if args.out else Path("runs") / f"{name}.safetensors"
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / name
     return cli_report(lambda: train_ldm(out, settings, config=None if args.init else config, run_dir=run_dir,
                                         resume=args.resume, init_from=args.init, overwrite=args.overwrite), out)
 
@@ -211,6 +215,41 @@ def cmd_study_ldm_f(args) -> int:
         return 0
     print(summary(result))
     print(tr("written: {json} and study-ldm-f.png").format(json=Path(args.out) / "study-ldm-f.json"))
+    return 0
+
+
+def cmd_study_flow(args) -> int:
+    from .atomic import check_writable
+    from .checkpoints import load_ldm, load_pretrained, shipped_models
+    from .evaluate_vae import resolve_vae
+    from .flow_study import RESULT_FILE, FlowStudySettings, run_flow_study, summary, write_result
+    from .ldm import check_latent_space
+    from .shapes_eval import load_shapes_evaluator
+
+    settings = FlowStudySettings(**given(args, "samples", "steps"))  # refused before loading anything
+    out = Path(args.out) if args.out else RESULT_FILE
+    check_writable(out.parent)
+    models, cards = {}, {}
+    for source in (args.ddpm_model, args.flow_model):
+        model = load_pretrained(source, kind="ldm") if source in shipped_models() else load_ldm(source)
+        name = source if source in shipped_models() else Path(source).stem
+        models[name], cards[name] = model, {"source": source, "prediction_type": model.config.prediction_type,
+                                            "metrics": model.metrics}
+    kinds = [model.config.prediction_type for model in models.values()]
+    if kinds != ["epsilon", "velocity"]:
+        raise ValueError(f"--ddpm-model must predict ε and --flow-model the velocity; they predict {kinds}")
+    vae_name = models[next(iter(models))].config.vae
+    _, vae = resolve_vae(vae_name)
+    for model in models.values():
+        check_latent_space(model, vae, vae_name)
+    result = run_flow_study(models, vae, load_shapes_evaluator(), settings, progress=not args.json, cards=cards)
+    result["command"] = " ".join(["latentlab", *args.argv])
+    write_result(out, result)
+    if args.json:
+        print_json(result, indent=None)
+        return 0
+    print(summary(result))
+    print(tr("written: {json}").format(json=out))
     return 0
 
 

@@ -210,6 +210,56 @@ def convert_prediction(prediction: torch.Tensor, x_t: torch.Tensor, t, source: s
     return from_x0_and_eps(x0, eps, t, target)
 
 
+# --- how straight is a sampling path? -----------------------------------------------------------
+
+
+def straightness(xs: torch.Tensor, ts) -> torch.Tensor:
+    """Liu et al. 2023's straightness S = ∫ ‖(x_1 − x_0) − ẋ_t‖² dt (§2.2, eq. 5), discretised and made
+    relative: a path's mean squared deviation from its own chord, over the chord's squared length.
+
+    xs: (n + 1, B, ...) the states of B paths at the n + 1 flow times `ts` (n + 1,), in the order
+    they were visited (from noise to data or back). The velocity of segment i is
+    (x_{i+1} − x_i)/(t_{i+1} − t_i), the chord's is (x_n − x_0)/(t_n − t_0); each segment weighs its
+    Δt. → (B,) float64: 0 for a straight line run at constant speed, 1 for a path whose velocity
+    deviates from the chord's by as much as the chord itself, on average."""
+    xs = torch.as_tensor(xs).double()
+    ts = torch.as_tensor(ts, dtype=torch.float64)
+    if xs.ndim < 2 or ts.ndim != 1 or len(ts) != len(xs) or len(ts) < 2:
+        raise ValueError(f"expected states (n + 1, B, ...) and times (n + 1,) with n ≥ 1, got {tuple(xs.shape)} "
+                         f"and {tuple(ts.shape)}")
+    dt = ts[1:] - ts[:-1]  # (n,)
+    if not ((dt > 0).all() or (dt < 0).all()):
+        raise ValueError(f"flow times must run one way (all increasing or all decreasing), got {ts.tolist()[:8]}")
+    flat = xs.reshape(len(xs), xs.shape[1], -1)  # (n + 1, B, D)
+    velocities = (flat[1:] - flat[:-1]) / dt[:, None, None]  # (n, B, D)
+    chord = (flat[-1] - flat[0]) / (ts[-1] - ts[0])  # (B, D)
+    deviation = ((velocities - chord) ** 2).sum(-1)  # (n, B)
+    weights = (dt.abs() / dt.abs().sum())[:, None]
+    return (weights * deviation).sum(0) / (chord**2).sum(-1).clamp_min(1e-30)
+
+
+def trajectory_in_flow_time(trajectory, schedule) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sampling run (`latentlab.pipeline.Trajectory`) as a path in flow coordinates, so DDPM and
+    flow runs compare on one axis: → (states (n + 1, B, ...), flow times (n + 1,)), ending at the
+    sample (t = 0).
+
+    A flow run's states are flow samples already. A diffusion run's are variance-preserving
+    x = √ᾱ·x0 + √(1−ᾱ)·ε: each is rescaled to the flow sample with the same signal-to-noise
+    ratio (`vp_to_flow_sample`) at flow time `alpha_bar_to_flow_time(ᾱ)`."""
+    states = trajectory.stacked("x_t")  # (n, B, ...)
+    timesteps = torch.as_tensor(trajectory.timesteps, dtype=torch.float64)
+    if isinstance(schedule, FlowSchedule):
+        ts = timesteps / schedule.num_train_timesteps
+    else:
+        alpha_bar = schedule.alpha_bar_at(timesteps).double()  # (n,)
+        ts = alpha_bar_to_flow_time(alpha_bar)
+        scale = alpha_bar.sqrt() + (1 - alpha_bar).sqrt()
+        states = states.double() / scale.reshape((-1,) + (1,) * (states.ndim - 1))
+    sample = trajectory.sample.detach().cpu().double()[None]
+    return torch.cat([states.double(), sample]), torch.cat([ts, torch.zeros(1, dtype=torch.float64)])
+
+
 __all__ = ["PREDICTIONS", "interpolate", "velocity_target", "logit_normal_t", "logit_normal_density", "shift_time",
            "resolution_shift", "FlowSchedule", "alpha_bar_to_flow_time", "flow_time_to_alpha_bar",
-           "vp_to_flow_sample", "flow_to_vp_sample", "to_x0_and_eps", "from_x0_and_eps", "convert_prediction"]
+           "vp_to_flow_sample", "flow_to_vp_sample", "to_x0_and_eps", "from_x0_and_eps", "convert_prediction",
+           "straightness", "trajectory_in_flow_time"]

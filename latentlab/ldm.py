@@ -3,7 +3,8 @@
     LatentDiffusion
       ├─ text_encoder: prompt → context (B, L, D)                    (latentlab.text)
       ├─ unet:         (z_t, t, context) → ε̂                         (latentlab.unet)
-      ├─ schedule:     the noise schedule it was trained with        (latentlab.schedules)
+      ├─ schedule:     the noise schedule it was trained with        (latentlab.schedules), or,
+      │                for a flow model (SD3/FLUX's rectified flow), a FlowSchedule  (latentlab.flow)
       └─ config.vae:   the name of the VAE whose latent space it lives in (the VAE is separate:
                        like Stable Diffusion, the model never sees a pixel)
 
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from .flow import FlowSchedule
 from .schedules import NoiseSchedule
 from .text import TextConfig, TextEncoder
 from .unet import UNet, UNetConfig
@@ -28,9 +30,10 @@ from .unet import UNet, UNetConfig
 class LDMConfig:
     unet: UNetConfig = field(default_factory=UNetConfig.shapes)
     text: TextConfig = field(default_factory=TextConfig)
-    schedule: str = "scaled_linear"   # Stable Diffusion v1's β schedule (LDM's "linear" in √β)
+    schedule: str = "scaled_linear"   # Stable Diffusion v1's β schedule (LDM's "linear" in √β), or "flow"
     num_train_timesteps: int = 1000
-    prediction_type: str = "epsilon"  # the UNet predicts the noise ε, as SD v1 does
+    prediction_type: str = "epsilon"  # the UNet predicts the noise ε, as SD v1 does ("velocity" for flow)
+    flow_shift: float = 1.0           # a flow model's sampling shift (SD3 §5.3.2); 1 = none
     # The VAE it encodes and decodes with: vae-f8c4-shapes is vae-f8c4 (same encoder, same latents)
     # with its decoder fine-tuned to draw flat shapes cleanly.
     vae: str = "vae-f8c4-shapes"
@@ -38,6 +41,23 @@ class LDMConfig:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
+
+    def __post_init__(self):
+        flow = self.schedule == "flow"
+        if flow != (self.prediction_type == "velocity"):
+            raise ValueError(f"a flow model predicts the velocity and a velocity model is a flow model: got "
+                             f"schedule={self.schedule!r} with prediction_type={self.prediction_type!r} "
+                             f"(use schedule='flow' with prediction_type='velocity', or neither)")
+
+    @property
+    def is_flow(self) -> bool:
+        """True for a rectified-flow model (SD3/FLUX's objective), False for a DDPM one (SD 1.x's)."""
+        return self.schedule == "flow"
+
+    @classmethod
+    def flow(cls, **kwargs) -> LDMConfig:
+        """The same network, trained with the rectified-flow objective: it predicts u = ε − x0."""
+        return cls(schedule="flow", prediction_type="velocity", **kwargs)
 
     @classmethod
     def tiny(cls) -> LDMConfig:
@@ -56,7 +76,8 @@ class LatentDiffusion(nn.Module):
         self.config = config
         self.unet = UNet(config.unet)
         self.text_encoder = TextEncoder(config.text)
-        self.schedule = NoiseSchedule.from_name(config.schedule, config.num_train_timesteps)
+        self.schedule = (FlowSchedule(config.num_train_timesteps, config.flow_shift) if config.is_flow
+                         else NoiseSchedule.from_name(config.schedule, config.num_train_timesteps))
 
     @property
     def tokenizer(self):

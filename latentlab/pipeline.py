@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from latentlab.ldm import check_latent_space
-from latentlab.samplers import Sampler, make_sampler
+from latentlab.samplers import FLOW_SAMPLERS, Sampler, make_sampler
 
 Model = Callable[[torch.Tensor, torch.Tensor, object], torch.Tensor]
 
@@ -53,8 +53,10 @@ class Trajectory:
 
     timesteps: the t of each step (n values, descending).
     x_t:       the model's input at each step, n tensors shaped like the latent. It is the
-               variance-preserving x_t = √ᾱ·x0 + √(1−ᾱ)·ε for every sampler (Euler's σ-space
-               state is divided by √(σ²+1) first), so trajectories of different samplers compare.
+               variance-preserving x_t = √ᾱ·x0 + √(1−ᾱ)·ε for every diffusion sampler (Euler's
+               σ-space state is divided by √(σ²+1) first), so trajectories of different samplers
+               compare; for a flow sampler it is the flow sample (1 − t)·x0 + t·ε
+               (`flow.trajectory_in_flow_time` puts both kinds on one axis).
     pred_x0:   the predicted clean latent x̂0 at each step, n tensors.
     sample:    the final latent (what goes to the decoder).
     model_calls: how many times the model was called (1 per step; 2 with CFG ≠ 1; twice that
@@ -343,6 +345,14 @@ def make_model_sampler(model, name: str | Sampler = SamplingDefaults.sampler) ->
         return name
     if not isinstance(name, str):
         raise TypeError(f"sampler must be a name ('ddim', 'euler', ...) or a Sampler, got {type(name).__name__}")
+    if getattr(model.config, "is_flow", False) and name not in FLOW_SAMPLERS:
+        # DDIM and Euler on the probability-flow ODE are the same rule (lesson 04); on a flow model's
+        # straight paths they are Euler on dx/dt = u, which is `flow_euler`; Heun is `flow_heun`.
+        ode_twin = {"ddim": "flow_euler", "euler": "flow_euler", "heun": "flow_heun"}
+        if name not in ode_twin:
+            raise ValueError(f"{name!r} is a diffusion sampler and this model is a rectified-flow model: "
+                             f"use one of {', '.join(FLOW_SAMPLERS)} (or ddim/euler/heun, which map to them)")
+        name = ode_twin[name]
     return make_sampler(name, model.schedule, prediction_type=model.config.prediction_type)
 
 

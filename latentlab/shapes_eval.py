@@ -33,7 +33,7 @@ from .checkpoints import WEIGHTS_DIR, CheckpointError, load_checkpoint, load_sta
 from .data import COLORS, POSITIONS, SHAPES, SIZES, CaptionedShapes, render_scene
 from .images import to_tensor
 from .pipeline import SamplingDefaults, text_to_image
-from .samplers import SAMPLERS
+from .samplers import FLOW_SAMPLERS, SAMPLERS
 
 HELDOUT_SEED = 10_001    # the evaluator's test pictures
 ADHERENCE_SEED = 20_000  # the captions prompt adherence is measured on
@@ -318,8 +318,9 @@ class LDMEvalSettings:
     lang: str = "en"                            # the captions' language: en, or es (`latentlab.captions_es`)
 
     def __post_init__(self):
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; known samplers: {', '.join(SAMPLERS)}")
+        if self.sampler not in {**SAMPLERS, **FLOW_SAMPLERS}:  # a flow model maps ddim/euler/heun to its own
+            raise ValueError(f"unknown sampler {self.sampler!r}; known samplers: "
+                             f"{', '.join({**SAMPLERS, **FLOW_SAMPLERS})}")
         for name, low in (("samples", 1), ("table_samples", 0), ("steps", 1), ("seed", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:

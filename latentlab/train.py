@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoints
+from . import checkpoints, flow
 from .data import HELD_OUT_PHOTO, PhotoPatches
 from .harness import TrainingTask, lr_at, run_training
 from .runfiles import RunFiles
@@ -264,7 +264,9 @@ class CaptionedLatents:
 def ldm_loss_step(model, data: CaptionedLatents, generator: torch.Generator,
                   settings: LDMTrainSettings) -> tuple[torch.Tensor, dict]:
     """DDPM's simple loss (Ho et al. 2020, eq. 14) in latent space (LDM eq. 2), on one batch:
-        L = ‖ε − ε̂(z_t, t, τ(y))‖²,  z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε,  t ~ U{0, …, T−1}"""
+        L = ‖ε − ε̂(z_t, t, τ(y))‖²,  z_t = √ᾱ_t·z_0 + √(1−ᾱ_t)·ε,  t ~ U{0, …, T−1}
+    or, for a flow model (`model.config.is_flow`), the rectified-flow loss (SD3 eq. 2–3, §3.1):
+        L = ‖(ε − z_0) − û(z_t, 1000·t, τ(y))‖²,  z_t = (1 − t)·z_0 + t·ε,  t = sigmoid(n), n ~ N(0, 1)"""
     B = settings.batch_size
     # 1. a batch of clean latents z_0 and their captions (10 % replaced by the empty prompt)
     index = torch.randint(0, len(data.latents), (B,), generator=generator)
@@ -272,15 +274,22 @@ def ldm_loss_step(model, data: CaptionedLatents, generator: torch.Generator,
     batch_ids = data.ids[index].clone()  # (B, L)
     drop = torch.rand(B, generator=generator) < settings.caption_dropout
     batch_ids[drop] = data.empty_ids
-    # 2. noise them to random timesteps (the forward process, in closed form)
-    t = torch.randint(0, model.schedule.num_train_timesteps, (B,), generator=generator)
     noise = torch.randn(z0.shape, generator=generator)
     if settings.offset_noise > 0:
         noise = noise + settings.offset_noise * torch.randn(z0.shape[:2] + (1, 1), generator=generator)
-    z_t = model.schedule.q_sample(z0, t, noise)
-    # 3. predict the noise from z_t, t and the text; regress on the true noise
-    prediction = model.unet(z_t, t, model.text_encoder(batch_ids))
-    loss = torch.mean((prediction - noise) ** 2)
+    if model.config.is_flow:
+        # 2'. rectified flow (SD3 §2–3.1): a point on the straight line from z_0 to ε at a
+        #     logit-normal time t, and the velocity along that line as the target
+        t = flow.logit_normal_t(B, generator=generator)
+        z_t, target = flow.interpolate(z0, t, noise), flow.velocity_target(z0, noise)
+        timestep = t * model.schedule.num_train_timesteps
+    else:
+        # 2. noise them to random timesteps (the forward process, in closed form)
+        timestep = torch.randint(0, model.schedule.num_train_timesteps, (B,), generator=generator)
+        z_t, target = model.schedule.q_sample(z0, timestep, noise), noise
+    # 3. predict the noise (or the velocity) from z_t, t and the text; regress on the true one
+    prediction = model.unet(z_t, timestep, model.text_encoder(batch_ids))
+    loss = torch.mean((prediction - target) ** 2)
     return loss, {"loss": loss.item()}
 
 
@@ -334,13 +343,14 @@ def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, v
     def after_step(step: int) -> None:
         ema_update(ema, model, step, settings.ema_decay)
 
-    task = TrainingTask(name="train ldm-shapes", modules={"model": model, "ema": ema},
+    task = TrainingTask(name="train ldm-shapes-flow" if config.is_flow else "train ldm-shapes", modules={"model": model, "ema": ema},
                         optimizer=torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01),
                         params=list(model.parameters()), loss_step=loss_step, summarize=ldm_summary,
                         after_step=after_step, callback_model=ema, generators={"generator": generator})
     result = run_training(task, settings, files, progress=progress, callback=callback, callback_every=callback_every)
 
-    metrics = _ldm_metrics(result, settings, config.vae, init_model, init_from)
+    metrics = _ldm_metrics(result, settings, config.vae, init_model, init_from,
+                           objective="flow" if config.is_flow else "epsilon")
 
     def write(path: Path) -> None:
         checkpoints.save_ldm(path, ema, metrics)
@@ -350,7 +360,8 @@ def train_ldm(out: str | Path | None, settings: LDMTrainSettings, config=None, v
     return ema, metrics | ({"out": str(saved)} if saved is not None else {})
 
 
-def _ldm_metrics(result, settings: LDMTrainSettings, vae_name: str, init_model, init_from) -> dict:
+def _ldm_metrics(result, settings: LDMTrainSettings, vae_name: str, init_model, init_from,
+                 objective: str = "epsilon") -> dict:
     """The model card's numbers: how it was trained, for how long, where it started, its final loss."""
     losses = [r["loss"] for r in result.recent]
     metrics = {"steps": result.step, "train_minutes": round(result.elapsed / 60, 2), "hardware": hardware(),
@@ -358,7 +369,7 @@ def _ldm_metrics(result, settings: LDMTrainSettings, vae_name: str, init_model, 
                "two_objects": settings.two_objects, "caption_dropout": settings.caption_dropout,
                "ema_decay": settings.ema_decay, "offset_noise": settings.offset_noise,
                "final_loss": round(float(np.mean(losses)), 5) if losses else None,
-               "vae": vae_name, "interrupted": result.interrupted}
+               "vae": vae_name, "interrupted": result.interrupted, "objective": objective}
     if init_model is not None:
         metrics["init_from"] = str(init_from)
         metrics["init_metrics"] = init_model.metrics

@@ -132,7 +132,7 @@ def lab(request):
     selected = [item.callspec.params["path"] for item in request.session.items
                 if item.module is request.module and hasattr(item, "callspec")]
     order = [path for path in selected if _driven(path)]
-    start, cpu = time.monotonic(), browser.tree_cpu_seconds()
+    start, cpu = time.monotonic(), browser.cpu_seconds()
     with browser.LabServer(SERVED) as server, sync_playwright() as playwright:
         chromium = browser.launch_browser(playwright)
         state = None
@@ -159,7 +159,7 @@ def lab(request):
                      f"{report.kernel_cpu_seconds:5.0f} CPU s  {name}  (cells {report.run_seconds:.1f} s "
                      f"({report.waited_seconds:.1f} s waited), {len(report.controls)} controls "
                      f"{report.drive_seconds:.1f} s{'; ' + how if how else ''})")
-    lines.append(f"  total {time.monotonic() - start:.1f} s, {browser.tree_cpu_seconds() - cpu:.0f} CPU s "
+    lines.append(f"  total {time.monotonic() - start:.1f} s, {browser.cpu_seconds() - cpu:.0f} CPU s "
                  f"(browser, server and kernels); screenshots in {shots}")
     _say(request.config, "\n".join(lines))
 

@@ -229,3 +229,47 @@ def test_flow_samplers_refuse_what_they_cannot_read():
     sampler.set_timesteps(4)
     with pytest.raises(ValueError, match="outside the flow schedule"):
         sampler.step(torch.zeros(1, 2), 1001.0, torch.zeros(1, 2))
+
+
+# --- straightness (Liu et al. 2023, §2.2) -----------------------------------------------------------
+
+
+def test_straightness_is_zero_on_a_line_and_grows_with_the_bend():
+    ts = torch.linspace(1, 0, 21)
+    x0, noise = torch.randn(3, 2), torch.randn(3, 2)
+    line = torch.stack([flow.interpolate(x0, t, noise) for t in ts])  # (21, 3, 2)
+    assert flow.straightness(line, ts).max() < 1e-12
+    angle = torch.linspace(0, 1, 21)[:, None, None]  # arcs of a quarter and of a half circle, at constant speed
+    quarter = torch.cat([torch.cos(angle * torch.pi / 2), torch.sin(angle * torch.pi / 2)], -1)
+    half = torch.cat([torch.cos(angle * torch.pi), torch.sin(angle * torch.pi)], -1)
+    s_quarter, s_half = flow.straightness(quarter, ts).item(), flow.straightness(half, ts).item()
+    # continuous values: |v|² = (π/2)² and π² against chords of √2 and 2 → (π²/4 − 2)/2 and (π² − 4)/4
+    assert s_quarter == pytest.approx((torch.pi**2 / 4 - 2) / 2, rel=0.02)
+    assert s_half == pytest.approx((torch.pi**2 - 4) / 4, rel=0.02)
+    with pytest.raises(ValueError, match="run one way"):
+        flow.straightness(line, torch.tensor([1.0, 0.5] + [0.6] * 19))
+    with pytest.raises(ValueError, match="expected states"):
+        flow.straightness(line, ts[:5])
+
+
+def test_a_ddim_run_in_flow_coordinates_follows_the_flow_ode():
+    """With exact models, DDIM on the VP process and Euler on the flow ODE integrate one ODE, up to a
+    change of variables (Gao et al. 2024): rescaled to flow coordinates, many-step runs from the same
+    noise end at the same points, and both are straight for a single data point."""
+    noise = torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
+    for data in (GaussianMixture.three_blobs(), GaussianMixture.gaussian([1.5, -0.5], std=0.0)):
+        vp = NoiseSchedule.from_name("scaled_linear")
+        ddim = sample(data.denoiser(vp), make_sampler("ddim", vp), noise=noise, steps=200, latent_shape=noise.shape)
+        states, ts = flow.trajectory_in_flow_time(ddim, vp)
+        assert ts[0] == pytest.approx(flow.alpha_bar_to_flow_time(vp.alpha_bar[int(ddim.timesteps[0])]).item())
+        assert ts[-1] == 0 and torch.equal(states[-1], ddim.sample.double())
+        # the flow run from the DDIM run's first state, in flow coordinates, at the same flow time
+        schedule = FlowSchedule()
+        sampler = make_sampler("flow_euler", schedule)
+        sampler.set_timesteps(200)
+        x = states[0].float()
+        grid = torch.linspace(float(ts[0]), 0, 201)
+        for t, t_next in zip(grid[:-1], grid[1:]):
+            x = x + (t_next - t) * data.velocity_model(schedule)(x, t * 1000)
+        torch.testing.assert_close(x.double(), states[-1], atol=2e-2, rtol=0)
+    assert flow.straightness(states, ts).max() < 1e-4  # one point: straight in flow coordinates

@@ -34,7 +34,7 @@ from ..i18n import N_, tr
 from ..images import to_uint8
 from ..ldm import LatentDiffusion
 from ..pipeline import Trajectory, sample_prompt
-from ..samplers import SAMPLERS
+from ..samplers import FLOW_SAMPLERS, SAMPLERS
 from ..vae import AutoencoderKL
 from .kit import App, LRUCache, colormap, course_models, png, resolve_pair
 
@@ -161,6 +161,10 @@ class TrajectoryApp(App):
                  cfg: float = pipeline.SamplingDefaults.cfg, max_steps: int = 50):
         super().__init__()
         self.model, self.vae = resolve_pair(model, vae)
+        # A rectified-flow model (ldm-shapes-flow, lesson 08) runs the flow samplers; its ODE twin
+        # stands in for a diffusion sampler's name (ddim → flow_euler), anything else is refused.
+        sampler = pipeline.make_model_sampler(self.model, sampler).name
+        sampler_names = list(FLOW_SAMPLERS if self.model.config.is_flow else SAMPLERS)
         prompt = tr(DEFAULT_PROMPT) if prompt is None else prompt
         self.sampling_runs = 0  # how many times the model sampled: a scrub must not add to it
         self._runs = LRUCache(CACHED_RUNS)  # (token ids, seed, sampler, steps, cfg) → frames as PNGs
@@ -170,7 +174,7 @@ class TrajectoryApp(App):
                              layout=W.Layout(width="520px")),
             "seed": W.BoundedIntText(value=seed, min=0, max=2**31 - 1, description=tr("seed"),
                                      layout=W.Layout(width="180px")),
-            "sampler": W.Dropdown(options=list(SAMPLERS), value=sampler, description=tr("sampler"),
+            "sampler": W.Dropdown(options=sampler_names, value=sampler, description=tr("sampler"),
                                   layout=W.Layout(width="200px")),
             "steps": W.IntSlider(value=steps, min=2, max=max_steps, description=tr("steps"), continuous_update=False),
             "cfg": W.FloatSlider(value=cfg, min=1.0, max=10.0, step=0.5, description=tr("CFG"),
