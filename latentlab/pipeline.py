@@ -100,7 +100,6 @@ def start_timesteps(sampler: Sampler, steps: int, denoise: float) -> torch.Tenso
     return sampler.timesteps[-steps:]
 
 
-@torch.no_grad()
 def _check_guidance_and_denoise(cfg, denoise) -> tuple[float, float]:
     """`sample`'s two strengths checked; returns (cfg, denoise) as plain numbers."""
     # a slider's or a schedule's one-number tensor means that number
@@ -145,6 +144,7 @@ def _starting_point(sampler: Sampler, latent_shape, initial_latent, steps: int, 
     return sampler.add_noise(initial_latent.to(device), timesteps[0], noise), timesteps
 
 
+@torch.no_grad()  # inference: no autograd graph kept across the steps
 def sample(model: Model, sampler: Sampler, latent_shape: tuple[int, ...] | None = None,
            initial_latent: torch.Tensor | None = None, steps: int = 20, cfg: float = 1.0, denoise: float = 1.0,
            context=None, uncond_context=None, generator: torch.Generator | None = None,
